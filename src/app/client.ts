@@ -1,0 +1,97 @@
+import type { BackendStats } from '../backend';
+import { resolveReconnect, type CloseReason, type OutboundSession, type PacketKey, type ReconnectOptions } from '../session';
+import type { Middleware } from './compose';
+import type { PacketHandler } from './context';
+import { createEndpoint, type BackendInfo, type Endpoint } from './endpoint';
+import type { EndpointOptions } from './options';
+
+export interface ConnectOptions extends EndpointOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  port: number;
+  /**
+   * Dial again after a lost connection (and after a failed first dial), with
+   * exponential backoff and jitter. `true` takes the defaults; default off.
+   */
+  reconnect?: ReconnectOptions | boolean;
+}
+
+export interface ClientEvents {
+  close: [reason: CloseReason, error: { code: string; message: string } | undefined];
+  reconnecting: [attempt: number, delayMs: number];
+  reconnected: [];
+  drain: [];
+}
+
+/**
+ * The dialling side: one {@link OutboundSession} with its own handlers and
+ * middleware. Packets sent while reconnecting are queued within a bound
+ * (see `ReconnectOptions.maxQueuedBytes`).
+ */
+export class Client {
+  readonly backend: BackendInfo;
+  readonly session: OutboundSession;
+  private readonly endpoint: Endpoint;
+  private readonly closed: Promise<void>;
+
+  /** @internal Use `connect()`. */
+  constructor(options: ConnectOptions) {
+    const policy = resolveReconnect(options.reconnect);
+    let release!: () => void;
+    this.closed = new Promise<void>((resolve) => (release = resolve));
+    this.endpoint = createEndpoint(options, {
+      // The client's one session is gone for good: release the backend with it.
+      onClose: () => void this.endpoint.table.shutdown().then(release),
+    });
+    this.backend = this.endpoint.backend;
+    this.session = this.endpoint.table.open(options.host ?? '127.0.0.1', options.port, policy);
+  }
+
+  use(middleware: Middleware): this {
+    this.endpoint.dispatcher.use(middleware);
+    return this;
+  }
+
+  handle<M = any>(packet: PacketKey, handler: PacketHandler<M>, options?: { reply?: PacketKey }): this {
+    this.endpoint.dispatcher.handle(packet, handler as PacketHandler, options?.reply);
+    return this;
+  }
+
+  /** See `Session.send`; while reconnecting, the packet is queued (and false returned). */
+  send(packet: PacketKey, message: unknown): boolean {
+    return this.session.send(packet, message);
+  }
+
+  on<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this {
+    this.session.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  once<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this {
+    this.session.once(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  stats(): { packetsIn: number; packetsOut: number; backend: BackendStats } {
+    const { table } = this.endpoint;
+    return { packetsIn: table.packetsIn, packetsOut: table.packetsOut, backend: table.backend.stats() };
+  }
+
+  /** Flushes what is queued, closes with reason `closed`, and resolves once the connection is gone. */
+  close(): Promise<void> {
+    this.session.close('closed');
+    return this.closed;
+  }
+}
+
+/**
+ * Dials a server and resolves once connected. Handlers added right after
+ * this resolves see every packet: none can be dispatched before the caller's
+ * code runs. Rejects with `RP_ERR_CONNECT_FAILED` when the server cannot be
+ * reached (after the retries of `reconnect`, if given).
+ */
+export async function connect(options: ConnectOptions): Promise<Client> {
+  const client = new Client(options);
+  await client.session.whenOpen();
+  return client;
+}

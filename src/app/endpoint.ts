@@ -1,0 +1,43 @@
+import { selectBackend, type BackendKind } from '../backend';
+import { encodePacket, resolveFraming } from '../framing';
+import { SessionTable, type SessionTableOptions } from '../session';
+import { rawCodec } from './codec';
+import { Dispatcher } from './dispatcher';
+import { resolveLimits, type EndpointOptions } from './options';
+
+/** Which backend an endpoint runs on and why it was chosen. */
+export interface BackendInfo {
+  readonly kind: BackendKind;
+  readonly reason: string;
+}
+
+export interface Endpoint {
+  readonly backend: BackendInfo;
+  readonly table: SessionTable;
+  readonly dispatcher: Dispatcher;
+}
+
+/** The pieces a server and a client share: backend choice, framing, codec, dispatcher, session table. */
+export function createEndpoint(
+  options: EndpointOptions,
+  hooks: Pick<SessionTableOptions, 'onAccept' | 'onClose'>,
+): Endpoint {
+  const selection = selectBackend(options.backend);
+  const framing = resolveFraming(options.framing);
+  const codec = options.codec ?? rawCodec;
+  const { idleTimeoutMs, ...limits } = resolveLimits(options.limits);
+  const dispatcher = new Dispatcher(codec, framing, options);
+  const table = new SessionTable({
+    backend: selection,
+    framing,
+    limits,
+    idleTimeoutMs,
+    encode: (packet, message) => {
+      const id = codec.idOf(packet);
+      return encodePacket(id, codec.encode(id, message), framing);
+    },
+    onFrame: dispatcher.dispatch,
+    ...hooks,
+  });
+  return { backend: { kind: selection.kind, reason: selection.reason }, table, dispatcher };
+}

@@ -1,0 +1,14 @@
+export { createServer, Server } from './server';
+export type { ServerOptions, ServerListenOptions, ServerStats, ServerEvents } from './server';
+export { connect, Client } from './client';
+export type { ConnectOptions, ClientEvents } from './client';
+export { ProtobufCodec, rawCodec } from './codec';
+export type { Codec } from './codec';
+export { compose } from './compose';
+export type { Middleware } from './compose';
+export type { PacketContext, PacketHandler, ErrorHook } from './context';
+export type { DispatchOptions } from './dispatcher';
+export { Room } from './room';
+export type { BroadcastOptions } from './broadcast';
+export type { BackendInfo } from './endpoint';
+export type { EndpointOptions, Limits } from './options';

@@ -1,0 +1,140 @@
+/**
+ * The backend seam. A backend moves bytes for numbered connections and knows
+ * nothing of frames, packets or sessions. Three implementations exist, named
+ * after their mechanism: `uring` (native io_uring, Linux), `iocp` (native
+ * IOCP, Windows) and `net` (pure `node:net`, everywhere). What every one of
+ * them must provide is listed here and nowhere else:
+ *
+ * - `listen(options)` opens a listener and resolves with its id and bound port.
+ * - `connect(host, port)` starts a dial and returns a connection id at once; the
+ *   outcome arrives later as a `connect` event (with `error` when it failed,
+ *   followed by no other event for that id).
+ * - `send(connId, bytes)` queues bytes; it returns false when the connection's
+ *   queue is over `highWaterMarkBytes`, and a `drain` event follows once it
+ *   falls to `lowWaterMarkBytes`. A queue that would pass `maxQueueBytes` closes
+ *   the connection with reason `backpressure` instead of growing. The backend
+ *   takes ownership of `bytes`: the caller must not change them afterwards.
+ * - `sendMany(connIds, bytes)` queues one buffer for many connections (a
+ *   broadcast) with no per-recipient copy; the same limits apply to each.
+ * - `close(connId, mode)`: `graceful` flushes what is queued and then closes;
+ *   `abort` drops the queue and resets. Either way one `close` event follows
+ *   with reason `local`.
+ * - `closeListener(id)` stops accepting; `shutdown()` closes everything and
+ *   releases the backend's resources.
+ * - Events reach the `onEvents` sink given at creation in batches: at most one
+ *   batch per event-loop wake-up, never one call per event. Within a batch,
+ *   events of one connection keep their order.
+ * - `stats()` counts connections, bytes, operations and batches.
+ */
+
+/** The mechanisms a backend can be built on. */
+export type BackendKind = 'uring' | 'iocp' | 'net';
+
+/** Why a connection closed, as far as the transport can tell. */
+export type TransportCloseReason =
+  /** The peer ended the stream (FIN). */
+  | 'peer'
+  /** A socket error (reset, timeout, unreachable); `error` says which. */
+  | 'error'
+  /** The queue would have passed `maxQueueBytes`. */
+  | 'backpressure'
+  /** `close()` was called on this side. */
+  | 'local';
+
+export interface TransportError {
+  /** An errno-style code such as `ECONNRESET` or `ECONNREFUSED`. */
+  readonly code: string;
+  readonly message: string;
+}
+
+export type BackendEvent =
+  | {
+      readonly type: 'accept';
+      readonly listenerId: number;
+      readonly connId: number;
+      readonly remoteAddress: string;
+      readonly remotePort: number;
+    }
+  | {
+      readonly type: 'connect';
+      readonly connId: number;
+      readonly remoteAddress: string;
+      readonly remotePort: number;
+      readonly error?: TransportError;
+    }
+  | { readonly type: 'data'; readonly connId: number; readonly bytes: Buffer }
+  | { readonly type: 'drain'; readonly connId: number }
+  | {
+      readonly type: 'close';
+      readonly connId: number;
+      readonly reason: TransportCloseReason;
+      readonly error?: TransportError;
+    };
+
+export type BackendEventSink = (batch: readonly BackendEvent[]) => void;
+
+export interface ListenOptions {
+  host?: string;
+  /** 0 picks a free port; `listen` resolves with the one bound. */
+  port: number;
+  backlog?: number;
+  /** SO_REUSEPORT, so that several reactors can each own a listener on one port. */
+  reusePort?: boolean;
+}
+
+export interface Listening {
+  readonly listenerId: number;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface QueueLimits {
+  /** `send` returns false above this many queued bytes. */
+  highWaterMarkBytes: number;
+  /** `drain` fires when a queue that was over the high-water mark falls to this. */
+  lowWaterMarkBytes: number;
+  /** A queue that would grow past this closes its connection with `backpressure`. */
+  maxQueueBytes: number;
+}
+
+export interface BackendOptions extends QueueLimits {
+  onEvents: BackendEventSink;
+}
+
+export interface BackendStats {
+  readonly connections: number;
+  readonly listeners: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Read completions that delivered bytes. */
+  readonly reads: number;
+  /** Buffers accepted by `send` and `sendMany` (one per recipient). */
+  readonly sends: number;
+  /** Bytes queued and not yet written, over all connections. */
+  readonly queuedBytes: number;
+  /** Event batches delivered to JS: the JS/native crossings in that direction. */
+  readonly batches: number;
+  /** Kernel submissions (io_uring_enter, WSASend, socket writes). */
+  readonly submits: number;
+}
+
+export interface Backend {
+  readonly kind: BackendKind;
+  listen(options: ListenOptions): Promise<Listening>;
+  connect(host: string, port: number): number;
+  send(connId: number, bytes: Uint8Array): boolean;
+  sendMany(connIds: ArrayLike<number>, bytes: Uint8Array): void;
+  /** Bytes queued for `connId` and not yet written; 0 for an unknown id. */
+  bufferedAmount(connId: number): number;
+  close(connId: number, mode: 'graceful' | 'abort'): void;
+  closeListener(listenerId: number): void;
+  stats(): BackendStats;
+  shutdown(): Promise<void>;
+}
+
+/** A reasonable default for game traffic: 64 KiB is a few seconds of state for one player. */
+export const DEFAULT_QUEUE_LIMITS: QueueLimits = {
+  highWaterMarkBytes: 64 * 1024,
+  lowWaterMarkBytes: 16 * 1024,
+  maxQueueBytes: 4 * 1024 * 1024,
+};

@@ -1,0 +1,4 @@
+export * from './backend';
+export { NetBackend } from './net';
+export { selectBackend, availableBackends } from './load';
+export type { BackendChoice, BackendSelection } from './load';

@@ -1,0 +1,292 @@
+import * as net from 'node:net';
+import type {
+  Backend,
+  BackendEvent,
+  BackendOptions,
+  BackendStats,
+  Listening,
+  ListenOptions,
+  TransportCloseReason,
+  TransportError,
+} from './backend';
+
+/**
+ * After a local graceful close has flushed and sent FIN, wait this long for
+ * the peer's FIN before destroying the socket. Closing at once with unread
+ * input pending would make the kernel send RST and could discard the tail of
+ * what we just sent.
+ */
+const LINGER_AFTER_FIN_MS = 2000;
+
+interface NetConn {
+  readonly id: number;
+  readonly socket: net.Socket;
+  /** Set once `send` reported the high-water mark; cleared by the drain. */
+  overHighWater: boolean;
+  /** True once this side decided to close: later input is ignored. */
+  closing: boolean;
+  /** The reason to report when the socket's `close` fires. */
+  reason: TransportCloseReason | undefined;
+  error: TransportError | undefined;
+  corked: boolean;
+  /** False until an outbound dial has completed. */
+  connected: boolean;
+  readonly onWritten: () => void;
+}
+
+function toTransportError(err: NodeJS.ErrnoException): TransportError {
+  return { code: err.code ?? 'EIO', message: err.message };
+}
+
+/** The pure `node:net` backend: the reference every native backend must agree with. */
+export class NetBackend implements Backend {
+  readonly kind = 'net' as const;
+
+  private readonly options: BackendOptions;
+  private readonly conns = new Map<number, NetConn>();
+  private readonly listeners = new Map<number, net.Server>();
+  private nextConnId = 1;
+  private nextListenerId = 1;
+
+  private pending: BackendEvent[] = [];
+  private flushScheduled = false;
+  private corkedConns: NetConn[] = [];
+  private uncorkScheduled = false;
+
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private reads = 0;
+  private sends = 0;
+  private batches = 0;
+  private submits = 0;
+
+  constructor(options: BackendOptions) {
+    this.options = options;
+  }
+
+  listen(options: ListenOptions): Promise<Listening> {
+    const listenerId = this.nextListenerId++;
+    const server = net.createServer({ noDelay: true, allowHalfOpen: false });
+    server.on('connection', (socket) => this.adopt(listenerId, socket));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      // Node 20's net has no SO_REUSEPORT; `reusePort` matters to the native backends.
+      server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
+        server.off('error', reject);
+        // A listener error after bind (EMFILE is retried by libuv itself) must not crash the process.
+        server.on('error', () => undefined);
+        this.listeners.set(listenerId, server);
+        const address = server.address() as net.AddressInfo;
+        resolve({ listenerId, host: address.address, port: address.port });
+      });
+    });
+  }
+
+  connect(host: string, port: number): number {
+    const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: false });
+    const conn = this.track(socket, false);
+    socket.once('connect', () => {
+      conn.connected = true;
+      this.push({
+        type: 'connect',
+        connId: conn.id,
+        remoteAddress: socket.remoteAddress ?? host,
+        remotePort: socket.remotePort ?? port,
+      });
+    });
+    return conn.id;
+  }
+
+  send(connId: number, bytes: Uint8Array): boolean {
+    const conn = this.conns.get(connId);
+    if (conn === undefined || conn.closing || !conn.connected) return false;
+    return this.write(conn, bytes);
+  }
+
+  sendMany(connIds: ArrayLike<number>, bytes: Uint8Array): void {
+    for (let i = 0; i < connIds.length; i++) {
+      const conn = this.conns.get(connIds[i]);
+      if (conn !== undefined && !conn.closing && conn.connected) this.write(conn, bytes);
+    }
+  }
+
+  bufferedAmount(connId: number): number {
+    return this.conns.get(connId)?.socket.writableLength ?? 0;
+  }
+
+  close(connId: number, mode: 'graceful' | 'abort'): void {
+    const conn = this.conns.get(connId);
+    if (conn === undefined || conn.closing) return;
+    this.beginClose(conn, 'local');
+    if (!conn.connected) {
+      conn.socket.destroy();
+      return;
+    }
+    if (mode === 'abort') {
+      conn.socket.resetAndDestroy();
+      return;
+    }
+    conn.socket.end(() => {
+      setTimeout(() => conn.socket.destroy(), LINGER_AFTER_FIN_MS).unref();
+    });
+  }
+
+  closeListener(listenerId: number): void {
+    const server = this.listeners.get(listenerId);
+    if (server === undefined) return;
+    this.listeners.delete(listenerId);
+    server.close();
+  }
+
+  stats(): BackendStats {
+    let queuedBytes = 0;
+    for (const conn of this.conns.values()) queuedBytes += conn.socket.writableLength;
+    return {
+      connections: this.conns.size,
+      listeners: this.listeners.size,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      reads: this.reads,
+      sends: this.sends,
+      queuedBytes,
+      batches: this.batches,
+      submits: this.submits,
+    };
+  }
+
+  async shutdown(): Promise<void> {
+    const closing = [...this.listeners.values()].map(
+      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
+    this.listeners.clear();
+    for (const conn of this.conns.values()) this.close(conn.id, 'abort');
+    await Promise.all(closing);
+  }
+
+  private adopt(listenerId: number, socket: net.Socket): void {
+    const conn = this.track(socket, true);
+    this.push({
+      type: 'accept',
+      listenerId,
+      connId: conn.id,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+    });
+  }
+
+  private track(socket: net.Socket, connected: boolean): NetConn {
+    const id = this.nextConnId++;
+    const conn: NetConn = {
+      id,
+      socket,
+      overHighWater: false,
+      closing: false,
+      reason: undefined,
+      error: undefined,
+      corked: false,
+      connected,
+      onWritten: () => {
+        if (conn.overHighWater && socket.writableLength <= this.options.lowWaterMarkBytes) {
+          conn.overHighWater = false;
+          if (!conn.closing) this.push({ type: 'drain', connId: id });
+        }
+      },
+    };
+    this.conns.set(id, conn);
+    socket.on('data', (bytes: Buffer) => {
+      if (conn.closing) return;
+      this.bytesIn += bytes.length;
+      this.reads++;
+      this.push({ type: 'data', connId: id, bytes });
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (conn.reason === undefined) {
+        conn.reason = 'error';
+        conn.error = toTransportError(err);
+      }
+    });
+    socket.on('end', () => {
+      if (conn.reason === undefined) conn.reason = 'peer';
+    });
+    socket.on('close', () => {
+      this.conns.delete(id);
+      if (!conn.connected && conn.reason !== 'local') {
+        // A dial that never completed reports its failure once, as the connect outcome.
+        this.push({
+          type: 'connect',
+          connId: id,
+          remoteAddress: socket.remoteAddress ?? '',
+          remotePort: socket.remotePort ?? 0,
+          error: conn.error ?? { code: 'ECONNABORTED', message: 'connection closed before it was established' },
+        });
+        return;
+      }
+      this.push({ type: 'close', connId: id, reason: conn.reason ?? 'peer', error: conn.error });
+    });
+    return conn;
+  }
+
+  private beginClose(conn: NetConn, reason: TransportCloseReason): void {
+    conn.closing = true;
+    conn.reason = reason;
+  }
+
+  private write(conn: NetConn, bytes: Uint8Array): boolean {
+    const queued = conn.socket.writableLength + bytes.length;
+    if (queued > this.options.maxQueueBytes) {
+      this.beginClose(conn, 'backpressure');
+      conn.socket.resetAndDestroy();
+      return false;
+    }
+    if (!conn.corked) {
+      // Cork until the end of this tick so a burst of packets leaves in one writev.
+      conn.socket.cork();
+      conn.corked = true;
+      this.corkedConns.push(conn);
+      if (!this.uncorkScheduled) {
+        this.uncorkScheduled = true;
+        process.nextTick(this.uncorkAll);
+      }
+    }
+    this.sends++;
+    this.bytesOut += bytes.length;
+    if (queued > this.options.highWaterMarkBytes) conn.overHighWater = true;
+    if (conn.overHighWater) {
+      conn.socket.write(bytes, conn.onWritten);
+      return false;
+    }
+    conn.socket.write(bytes);
+    return true;
+  }
+
+  private readonly uncorkAll = (): void => {
+    this.uncorkScheduled = false;
+    const conns = this.corkedConns;
+    this.corkedConns = [];
+    for (const conn of conns) {
+      conn.corked = false;
+      if (!conn.socket.destroyed) {
+        this.submits++;
+        conn.socket.uncork();
+      }
+    }
+  };
+
+  private push(event: BackendEvent): void {
+    this.pending.push(event);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // setImmediate runs right after the poll phase, so everything libuv
+      // reported in this wake-up reaches JS as one batch.
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    this.batches++;
+    this.options.onEvents(batch);
+  };
+}

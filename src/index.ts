@@ -1,0 +1,17 @@
+export * from './app';
+export {
+  Session,
+  InboundSession,
+  OutboundSession,
+  BUILT_IN_CLOSE_REASONS,
+  type CloseReason,
+  type PacketKey,
+  type SessionState,
+  type ReconnectOptions,
+} from './session';
+export { availableBackends, selectBackend, DEFAULT_QUEUE_LIMITS } from './backend';
+export type { Backend, BackendKind, BackendChoice, BackendStats, BackendEvent } from './backend';
+export { FrameDecoder, encodeFrame, encodePacket, readPacketId, packetPayload, resolveFraming } from './framing';
+export type { Framing, FramingOptions } from './framing';
+export { ErrorCodes, RingportError } from './errors';
+export type { ErrorCode } from './errors';

@@ -1,0 +1,58 @@
+/** A member of an {@link IdleList}: the links live in the member itself, so touching allocates nothing. */
+export interface IdleEntry {
+  idlePrev: IdleEntry | null;
+  idleNext: IdleEntry | null;
+  lastActiveMs: number;
+}
+
+/**
+ * Entries ordered by last activity, oldest first. `touch` moves an entry to
+ * the tail in O(1); `sweep` walks from the head and stops at the first entry
+ * that is still fresh, so a sweep costs O(expired), not O(sessions).
+ */
+export class IdleList<T extends IdleEntry> {
+  private head: IdleEntry | null = null;
+  private tail: IdleEntry | null = null;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  touch(entry: T, nowMs: number): void {
+    entry.lastActiveMs = nowMs;
+    if (this.tail === entry) return;
+    if (entry.idlePrev !== null || entry.idleNext !== null || this.head === entry) this.unlink(entry);
+    entry.idlePrev = this.tail;
+    entry.idleNext = null;
+    if (this.tail !== null) this.tail.idleNext = entry;
+    else this.head = entry;
+    this.tail = entry;
+    this.count++;
+  }
+
+  remove(entry: T): void {
+    if (entry.idlePrev !== null || entry.idleNext !== null || this.head === entry) this.unlink(entry);
+  }
+
+  /** Removes and returns every entry idle since before `cutoffMs`. */
+  sweep(cutoffMs: number): T[] {
+    const expired: T[] = [];
+    while (this.head !== null && this.head.lastActiveMs < cutoffMs) {
+      const entry = this.head as T;
+      this.unlink(entry);
+      expired.push(entry);
+    }
+    return expired;
+  }
+
+  private unlink(entry: IdleEntry): void {
+    if (entry.idlePrev !== null) entry.idlePrev.idleNext = entry.idleNext;
+    else this.head = entry.idleNext;
+    if (entry.idleNext !== null) entry.idleNext.idlePrev = entry.idlePrev;
+    else this.tail = entry.idlePrev;
+    entry.idlePrev = null;
+    entry.idleNext = null;
+    this.count--;
+  }
+}

@@ -1,0 +1,10 @@
+export { Session } from './session';
+export type { PacketKey, SessionState, SessionRoom } from './session';
+export { InboundSession } from './inbound-session';
+export { OutboundSession } from './outbound-session';
+export { SessionTable } from './session-table';
+export type { SessionTableOptions } from './session-table';
+export { BUILT_IN_CLOSE_REASONS } from './close-reason';
+export type { CloseReason } from './close-reason';
+export { resolveReconnect, backoffDelayMs } from './backoff';
+export type { ReconnectOptions, ReconnectPolicy } from './backoff';

@@ -1,0 +1,161 @@
+import { ErrorCodes, RingportError } from '../errors';
+import { FrameDecoder } from '../framing';
+import type { TransportError } from '../backend';
+import { backoffDelayMs, type ReconnectPolicy } from './backoff';
+import type { CloseReason } from './close-reason';
+import { Session } from './session';
+import type { SessionTable } from './session-table';
+
+/** Losses worth dialling again for; anything else (a protocol error, our own close) is final. */
+const RECONNECTABLE: ReadonlySet<CloseReason> = new Set(['peer-closed', 'error']);
+
+/**
+ * A session this side dialled. With a reconnect policy it survives the loss
+ * of its connection: it dials again with exponential backoff and jitter,
+ * keeps its id, data and handlers, and emits `reconnecting` (attempt, delayMs)
+ * and `reconnected`. Packets sent while it is not connected are queued up to
+ * `maxQueuedBytes` and sent on reconnect; past that bound, or without a
+ * policy, `send` throws `RP_ERR_NOT_CONNECTED`. If it cannot reconnect within
+ * `maxRetries` it closes with reason `connect-failed`.
+ */
+export class OutboundSession<Data extends object = Record<string, any>> extends Session<Data> {
+  readonly host: string;
+  readonly port: number;
+
+  private readonly policy: ReconnectPolicy | undefined;
+  private attempt = 0;
+  private everConnected = false;
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private retryTimer: NodeJS.Timeout | undefined = undefined;
+  private lastError: TransportError | undefined = undefined;
+  private readonly opened: Promise<void>;
+  private settleOpened!: (error?: Error) => void;
+
+  /** @internal */
+  constructor(table: SessionTable, host: string, port: number, policy: ReconnectPolicy | undefined) {
+    super(table, 'connecting');
+    this.host = host;
+    this.port = port;
+    this.policy = policy;
+    this.opened = new Promise<void>((resolve, reject) => {
+      this.settleOpened = (error) => (error ? reject(error) : resolve());
+    });
+    // The caller may close before awaiting; an unobserved rejection must not crash the process.
+    this.opened.catch(() => undefined);
+  }
+
+  /** Resolves once the first connection is up; rejects with `RP_ERR_CONNECT_FAILED` if it never comes. */
+  whenOpen(): Promise<void> {
+    return this.opened;
+  }
+
+  override get bufferedAmount(): number {
+    return this.connId >= 0 ? super.bufferedAmount : this.queuedBytes;
+  }
+
+  override sendFrame(frame: Buffer): boolean {
+    if (this.state === 'connecting' || this.state === 'reconnecting') {
+      const limit = this.policy?.maxQueuedBytes ?? 0;
+      if (this.queuedBytes + frame.length > limit) {
+        throw new RingportError(
+          ErrorCodes.NOT_CONNECTED,
+          `session ${this.id} is ${this.state} and its queue of ${limit} bytes is full`,
+        );
+      }
+      this.queued.push(frame);
+      this.queuedBytes += frame.length;
+      return false;
+    }
+    return super.sendFrame(frame);
+  }
+
+  override close(reason: CloseReason = 'closed'): void {
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    super.close(reason);
+  }
+
+  /** @internal */
+  dial(): void {
+    this.table.dial(this);
+  }
+
+  /** @internal */
+  connected(connId: number, remoteAddress: string, remotePort: number): void {
+    if (this.state === 'closing') {
+      this.table.backend.close(connId, 'abort');
+      return;
+    }
+    this.attach(connId, remoteAddress, remotePort);
+    this.attempt = 0;
+    const queued = this.queued;
+    this.queued = [];
+    this.queuedBytes = 0;
+    for (const frame of queued) super.sendFrame(frame);
+    if (this.everConnected) {
+      this.emit('reconnected');
+    } else {
+      this.everConnected = true;
+      this.settleOpened();
+    }
+  }
+
+  /** @internal A dial failed before the connection was established. */
+  connectFailed(error: TransportError): void {
+    this.connId = -1;
+    this.lastError = error;
+    if (this.state === 'closing') {
+      this.finish(this.closeReason ?? 'closed');
+      return;
+    }
+    this.retryOrGiveUp();
+  }
+
+  override transportClosed(transportReason: CloseReason, error: TransportError | undefined): void {
+    if (this.state !== 'open' || this.policy === undefined || !RECONNECTABLE.has(transportReason)) {
+      super.transportClosed(transportReason, error);
+      return;
+    }
+    this.connId = -1;
+    this.lastError = error;
+    this.state = 'reconnecting';
+    this.table.stopIdleTracking(this);
+    // A new connection is a new byte stream: never splice it onto a half-read frame.
+    this.decoder = new FrameDecoder(this.table.framing);
+    this.retryOrGiveUp();
+  }
+
+  protected override finish(reason: CloseReason): void {
+    if (this.state === 'closed') return;
+    this.queued = [];
+    this.queuedBytes = 0;
+    super.finish(reason);
+    const detail = this.lastError ? `: ${this.lastError.code} ${this.lastError.message}` : '';
+    this.settleOpened(
+      new RingportError(
+        reason === 'connect-failed' ? ErrorCodes.CONNECT_FAILED : ErrorCodes.CLOSED,
+        `could not connect to ${this.host}:${this.port} (${reason})${detail}`,
+        { cause: this.lastError },
+      ),
+    );
+  }
+
+  private retryOrGiveUp(): void {
+    if (this.policy === undefined || this.attempt >= this.policy.maxRetries) {
+      this.state = 'closing';
+      this.finish('connect-failed');
+      return;
+    }
+    const delayMs = backoffDelayMs(this.policy, this.attempt);
+    this.attempt++;
+    if (this.everConnected) this.state = 'reconnecting';
+    this.emit('reconnecting', this.attempt, delayMs);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.dial();
+    }, delayMs);
+  }
+}
