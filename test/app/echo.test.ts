@@ -1,0 +1,46 @@
+import { connect, createServer, type Client, type Server } from '../../src';
+import { backends } from '../support/backends';
+import { RawPeer } from '../support/raw-peer';
+
+describe.each(backends)('raw packets on %s', (backend) => {
+  let server: Server;
+  let port: number;
+
+  beforeEach(async () => {
+    server = createServer({ backend });
+    server.handle(1, (session, bytes: Buffer) => {
+      session.send(1, bytes);
+    });
+    server.handle(2, (_session, bytes: Buffer) => Buffer.concat([Buffer.from('re:'), bytes]));
+    ({ port } = await server.listen({ host: '127.0.0.1', port: 0 }));
+  });
+
+  afterEach(() => server.close({ drainMs: 100 }));
+
+  it('echoes packets to a raw node:net peer byte for byte', async () => {
+    const peer = await RawPeer.connect(port);
+    peer.sendPacket(1, Buffer.from('hello'));
+    peer.sendPacket(1, Buffer.alloc(0));
+    const packets = await peer.waitForPackets(2);
+    expect(packets.map((p) => [p.id, p.payload.toString()])).toEqual([
+      [1, 'hello'],
+      [1, ''],
+    ]);
+    peer.destroy();
+  });
+
+  it('sends a returned value back as the reply', async () => {
+    const client: Client = await connect({ port, backend });
+    const replies: string[] = [];
+    client.handle(2, (_s, bytes: Buffer) => {
+      replies.push(bytes.toString());
+    });
+    client.send(2, Buffer.from('ping'));
+    await new Promise<void>((resolve) => client.handle(2, (_s, bytes: Buffer) => {
+      replies.push(bytes.toString());
+      resolve();
+    }));
+    expect(replies).toEqual(['re:ping']);
+    await client.close();
+  });
+});

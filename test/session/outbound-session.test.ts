@@ -1,0 +1,105 @@
+import { connect, createServer, ErrorCodes, type Server } from '../../src';
+import { backends } from '../support/backends';
+import { nextEvent, waitFor } from '../support/wait';
+
+/** A raw-bytes server that records what packet 1 carried, per session. */
+async function recordingServer(backend: (typeof backends)[number], port = 0) {
+  const server = createServer({ backend });
+  const received: string[] = [];
+  server.handle(1, (_s, bytes: Buffer) => {
+    received.push(bytes.toString());
+  });
+  const address = await server.listen({ host: '127.0.0.1', port });
+  return { server, received, port: address.port };
+}
+
+describe.each(backends)('outbound sessions on %s', (backend) => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close({ drainMs: 100 })));
+  });
+
+  it('rejects connect() with RP_ERR_CONNECT_FAILED when nothing listens', async () => {
+    const { server, port } = await recordingServer(backend);
+    await server.close();
+    await expect(connect({ port, backend })).rejects.toMatchObject({ code: ErrorCodes.CONNECT_FAILED });
+  });
+
+  it('reconnects with backoff after the server restarts, keeping its id and sending what was queued', async () => {
+    const first = await recordingServer(backend);
+    servers.push(first.server);
+    const client = await connect({ port: first.port, backend, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    const id = client.session.id;
+    const delays: number[] = [];
+    client.on('reconnecting', (_attempt, delayMs) => delays.push(delayMs));
+    client.send(1, Buffer.from('before'));
+    await waitFor(() => first.received.length === 1, 'first packet');
+
+    const lost = nextEvent(client.session, 'reconnecting');
+    await first.server.close({ drainMs: 100 });
+    await lost;
+    expect(client.session.state).toBe('reconnecting');
+    // Sent while disconnected: queued within the bound, delivered after reconnect.
+    expect(client.send(1, Buffer.from('queued-1'))).toBe(false);
+    client.send(1, Buffer.from('queued-2'));
+    expect(client.session.bufferedAmount).toBeGreaterThan(0);
+
+    const second = await recordingServer(backend, first.port);
+    servers.push(second.server);
+    await nextEvent(client.session, 'reconnected', 10_000);
+    expect(client.session.id).toBe(id);
+    expect(client.session.state).toBe('open');
+    await waitFor(() => second.received.length === 2, 'queued packets');
+    expect(second.received).toEqual(['queued-1', 'queued-2']);
+    expect(delays.length).toBeGreaterThan(0);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(200);
+    await client.close();
+  });
+
+  it('rejects sends past the reconnect queue bound with RP_ERR_NOT_CONNECTED', async () => {
+    const { server, port } = await recordingServer(backend);
+    const client = await connect({ port, backend, reconnect: { initialDelayMs: 1000, maxQueuedBytes: 100 } });
+    const lost = nextEvent(client.session, 'reconnecting');
+    await server.close({ drainMs: 100 });
+    await lost;
+    client.send(1, Buffer.alloc(50));
+    expect(() => client.send(1, Buffer.alloc(50))).toThrow(expect.objectContaining({ code: ErrorCodes.NOT_CONNECTED }));
+    await client.close();
+    expect(client.session.state).toBe('closed');
+  });
+
+  it('gives up after maxRetries with reason connect-failed', async () => {
+    const { server, port } = await recordingServer(backend);
+    const client = await connect({ port, backend, reconnect: { initialDelayMs: 5, maxDelayMs: 10, maxRetries: 3 } });
+    let attempts = 0;
+    client.on('reconnecting', () => attempts++);
+    const closed = nextEvent<[string]>(client.session, 'close');
+    await server.close({ drainMs: 100 });
+    const [reason] = await closed;
+    expect(reason).toBe('connect-failed');
+    expect(attempts).toBe(3);
+    expect(() => client.send(1, Buffer.alloc(1))).toThrow(expect.objectContaining({ code: ErrorCodes.SESSION_CLOSED }));
+  });
+
+  it('without a reconnect policy, a lost connection closes the session with peer-closed', async () => {
+    const { server, port } = await recordingServer(backend);
+    const client = await connect({ port, backend });
+    const closed = nextEvent<[string]>(client.session, 'close');
+    await server.close({ drainMs: 100 });
+    expect((await closed)[0]).toBe('peer-closed');
+  });
+
+  it('retries the first dial too when a policy is given, so a client may start before its server', async () => {
+    const probe = await recordingServer(backend);
+    const port = probe.port;
+    await probe.server.close();
+    const pending = connect({ port, backend, reconnect: { initialDelayMs: 20, maxDelayMs: 50 } });
+    await new Promise((r) => setTimeout(r, 100));
+    const late = await recordingServer(backend, port);
+    servers.push(late.server);
+    const client = await pending;
+    client.send(1, Buffer.from('hello'));
+    await waitFor(() => late.received.length === 1, 'packet after late start');
+    await client.close();
+  });
+});
