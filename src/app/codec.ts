@@ -113,7 +113,9 @@ export class ProtobufCodec implements Codec {
     const type = this.typesById.get(id);
     if (type === undefined) throw new RingportError(ErrorCodes.UNKNOWN_PACKET, `packet id ${id} is not in this codec`);
     try {
-      return type.decode(payload);
+      // The base Reader, not the Buffer one protobufjs would pick: the Buffer
+      // reader silently truncates a string whose length runs past the end.
+      return type.decode(new protobuf.Reader(payload));
     } catch (err) {
       throw new RingportError(
         ErrorCodes.DECODE,

@@ -17,8 +17,8 @@
  * - `sendMany(connIds, bytes)` queues one buffer for many connections (a
  *   broadcast) with no per-recipient copy; the same limits apply to each.
  * - `close(connId, mode)`: `graceful` flushes what is queued and then closes;
- *   `abort` drops the queue and resets. Either way one `close` event follows
- *   with reason `local`.
+ *   `abort` drops the queue and resets, and also cuts short a graceful close
+ *   still in progress. Either way one `close` event follows with reason `local`.
  * - `closeListener(id)` stops accepting; `shutdown()` closes everything and
  *   releases the backend's resources.
  * - Events reach the `onEvents` sink given at creation in batches: at most one

@@ -116,7 +116,12 @@ export class NetBackend implements Backend {
 
   close(connId: number, mode: 'graceful' | 'abort'): void {
     const conn = this.conns.get(connId);
-    if (conn === undefined || conn.closing) return;
+    if (conn === undefined) return;
+    if (conn.closing) {
+      // An abort may cut short a graceful close that is still flushing (a drain deadline).
+      if (mode === 'abort' && conn.connected && !conn.socket.destroyed) conn.socket.resetAndDestroy();
+      return;
+    }
     this.beginClose(conn, 'local');
     if (!conn.connected) {
       conn.socket.destroy();
