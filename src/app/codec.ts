@@ -128,10 +128,45 @@ export class ProtobufCodec implements Codec {
   encode(id: number, message: unknown): Uint8Array {
     const type = this.typesById.get(id);
     if (type === undefined) throw new RingportError(ErrorCodes.UNKNOWN_PACKET, `packet id ${id} is not in this codec`);
-    const problem = type.verify(message as Record<string, unknown>);
+    const problem = type.verify(message as Record<string, unknown>) ?? integerRangeProblem(type, message);
     if (problem !== null) {
       throw new RingportError(ErrorCodes.ENCODE, `packet '${this.namesById.get(id)}': ${problem}`);
     }
     return type.encode(message as Record<string, unknown>).finish();
   }
+}
+
+/** protobufjs's `verify` checks that 32-bit integers are integers, not that they fit; these are the ranges. */
+const INTEGER_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  uint32: [0, 0xffffffff],
+  fixed32: [0, 0xffffffff],
+  int32: [-0x80000000, 0x7fffffff],
+  sint32: [-0x80000000, 0x7fffffff],
+  sfixed32: [-0x80000000, 0x7fffffff],
+};
+
+/** Finds a 32-bit integer field (nested, repeated or map values included) whose value would wrap on the wire. */
+function integerRangeProblem(type: protobuf.Type, message: unknown): string | null {
+  const fields = message as Record<string, unknown>;
+  for (const field of type.fieldsArray) {
+    const value = fields[field.name];
+    if (value === undefined || value === null) continue;
+    const items: unknown[] = field.repeated ? (value as unknown[]) : field.map ? Object.values(value as object) : [value];
+    const nested = field.resolve().resolvedType;
+    if (nested instanceof protobuf.Type) {
+      for (const item of items) {
+        const problem = integerRangeProblem(nested, item);
+        if (problem !== null) return `${field.name}.${problem}`;
+      }
+      continue;
+    }
+    const range = INTEGER_RANGES[field.type];
+    if (range === undefined) continue;
+    for (const item of items) {
+      if (typeof item === 'number' && (item < range[0] || item > range[1])) {
+        return `${field.name}: ${item} is outside the range of ${field.type}`;
+      }
+    }
+  }
+  return null;
 }

@@ -15,7 +15,7 @@ export class Room implements SessionRoom {
   constructor(
     name: string,
     private readonly table: SessionTable,
-    private readonly onEmpty: (room: Room) => void,
+    private readonly registry: { occupied(room: Room): void; empty(room: Room): void },
   ) {
     this.name = name;
   }
@@ -32,17 +32,26 @@ export class Room implements SessionRoom {
     return this.members.values();
   }
 
-  join(session: Session): void {
-    if (session.room === this) return;
+  /**
+   * Seats `session` here, leaving its previous room. Returns false, and
+   * changes nothing, for a session that is no longer open: a player who left
+   * while an async handler was deciding where to seat them.
+   */
+  join(session: Session): boolean {
+    if (!session.isOpen) return false;
+    if (session.room === this) return true;
     session.room?.leave(session);
     this.members.add(session);
     session.room = this;
+    // A room kept by the game after it emptied is listed by its server again.
+    if (this.members.size === 1) this.registry.occupied(this);
+    return true;
   }
 
   leave(session: Session): void {
     if (!this.members.delete(session)) return;
     session.room = undefined;
-    if (this.members.size === 0) this.onEmpty(this);
+    if (this.members.size === 0) this.registry.empty(this);
   }
 
   /** Sends one packet to every member (but `except`), encoded once. Returns the number of recipients. */

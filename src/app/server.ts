@@ -47,6 +47,14 @@ export class Server extends EventEmitter<ServerEvents> {
 
   private readonly endpoint;
   private readonly roomsByName = new Map<string, Room>();
+  private readonly roomRegistry = {
+    occupied: (room: Room) => {
+      if (!this.roomsByName.has(room.name)) this.roomsByName.set(room.name, room);
+    },
+    empty: (room: Room) => {
+      if (this.roomsByName.get(room.name) === room) this.roomsByName.delete(room.name);
+    },
+  };
   private closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions = {}) {
@@ -109,9 +117,7 @@ export class Server extends EventEmitter<ServerEvents> {
   room(name: string): Room {
     let room = this.roomsByName.get(name);
     if (room === undefined) {
-      room = new Room(name, this.endpoint.table, (empty) => {
-        if (this.roomsByName.get(empty.name) === empty) this.roomsByName.delete(empty.name);
-      });
+      room = new Room(name, this.endpoint.table, this.roomRegistry);
       this.roomsByName.set(name, room);
     }
     return room;
