@@ -18,6 +18,12 @@ interface Route {
   readonly replyId: number;
 }
 
+/**
+ * Packets a session may have waiting behind a slow async handler; a peer that
+ * sends faster than its handlers finish is closed with `backpressure`.
+ */
+const MAX_WAITING_FRAMES = 1024;
+
 const logError: ErrorHook = (error, ctx) => {
   console.error(`ringport: handler for packet ${String(ctx.packet)} on session ${ctx.session.id} failed:`, error);
 };
@@ -57,7 +63,41 @@ export class Dispatcher {
     this.routes.set(id, { handler, replyId: reply === undefined ? id : this.codec.idOf(reply) });
   }
 
+  /**
+   * Packets of one session are handled in order: while an async handler (or
+   * any middleware chain) of a session is pending, its later packets wait.
+   * Different sessions never wait for each other.
+   */
   readonly dispatch = (session: Session, body: Buffer): void => {
+    if (session.waitingFrames !== undefined) {
+      if (session.waitingFrames.length >= MAX_WAITING_FRAMES) session.close('backpressure');
+      else session.waitingFrames.push(body);
+      return;
+    }
+    const pending = this.process(session, body);
+    if (pending !== undefined) this.holdUntil(session, pending);
+  };
+
+  private holdUntil(session: Session, pending: Promise<void>): void {
+    session.waitingFrames = [];
+    void pending.then(() => this.resume(session));
+  }
+
+  private resume(session: Session): void {
+    const waiting = session.waitingFrames!;
+    while (waiting.length > 0 && session.isOpen) {
+      const pending = this.process(session, waiting.shift()!);
+      if (pending !== undefined) {
+        void pending.then(() => this.resume(session));
+        return;
+      }
+    }
+    session.waitingFrames = undefined;
+  }
+
+  /** Handles one frame; returns a promise that settles (never rejects) when the handling was async. */
+  private process(session: Session, body: Buffer): Promise<void> | undefined {
+    if (!session.isOpen) return undefined;
     let id: number;
     let payload: Buffer;
     try {
@@ -65,32 +105,30 @@ export class Dispatcher {
       payload = packetPayload(body);
     } catch {
       session.close('decode-error');
-      return;
+      return undefined;
     }
     if (!this.routes.has(id)) {
       if (this.closeOnUnknown) session.close('unknown-packet');
       else this.ignoredPackets++;
-      return;
+      return undefined;
     }
     let message: unknown;
     try {
       message = this.codec.decode(id, payload);
     } catch {
       session.close('decode-error');
-      return;
+      return undefined;
     }
     const ctx: PacketContext = { session, packetId: id, packet: this.codec.keyOf(id), message, state: {} };
-    if (this.chain === undefined) {
-      try {
-        const result = this.runHandler(ctx);
-        if (result !== undefined) result.catch((err: unknown) => this.fail(err, ctx));
-      } catch (err) {
-        this.fail(err, ctx);
-      }
-    } else {
-      this.chain(ctx).catch((err: unknown) => this.fail(err, ctx));
+    let result: Promise<void> | undefined;
+    try {
+      result = this.chain === undefined ? this.runHandler(ctx) : this.chain(ctx);
+    } catch (err) {
+      this.fail(err, ctx);
+      return undefined;
     }
-  };
+    return result?.catch((err: unknown) => this.fail(err, ctx));
+  }
 
   /** Runs the packet's handler and sends its reply; returns a promise only when the handler is async. */
   private readonly runHandler = (ctx: PacketContext): Promise<void> | undefined => {

@@ -43,6 +43,8 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   /** @internal */ idlePrev: IdleEntry | null = null;
   /** @internal */ idleNext: IdleEntry | null = null;
   /** @internal */ lastActiveMs = 0;
+  /** @internal Frames waiting for this session's pending async handler (see Dispatcher). */
+  waitingFrames: Buffer[] | undefined = undefined;
 
   protected readonly table: SessionTable;
   protected decoder: FrameDecoder;
