@@ -1,0 +1,274 @@
+// The addon's one N-API surface. It checks nothing JS has already checked,
+// turns the reactor's negative errno results into Errors with a `code`, and
+// hands each batch of events to JS in one call.
+#include <napi.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "protocol.h"
+#include "reactor.h"
+
+namespace ringport {
+
+namespace {
+
+std::string errno_code(int err) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char* name = strerrorname_np(err);
+  if (name != nullptr) return name;
+#endif
+  return "E" + std::to_string(err);
+}
+
+// Throws an Error whose `code` is the errno name (EADDRINUSE, EPERM, ...).
+Napi::Value throw_errno(Napi::Env env, const char* what, int result) {
+  int err = -result;
+  Napi::Error error = Napi::Error::New(env, std::string(what) + ": " + std::strerror(err));
+  error.Set("code", Napi::String::New(env, errno_code(err)));
+  error.Set("errno", Napi::Number::New(env, -err));
+  error.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+template <typename T>
+T* data_of(const Napi::TypedArray& array) {
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
+}
+
+class Reactor : public Napi::ObjectWrap<Reactor> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Reactor",
+                       {
+                           InstanceMethod<&Reactor::Listen>("listen"),
+                           InstanceMethod<&Reactor::CloseListener>("closeListener"),
+                           InstanceMethod<&Reactor::Connect>("connect"),
+                           InstanceMethod<&Reactor::Flush>("flush"),
+                           InstanceMethod<&Reactor::Peer>("peer"),
+                           InstanceMethod<&Reactor::Stats>("stats"),
+                           InstanceMethod<&Reactor::Destroy>("destroy"),
+                       });
+  }
+
+  // new Reactor(options, { events, commands, arena, control, queued }, onBatch)
+  explicit Reactor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reactor>(info) {
+    Napi::Env env = info.Env();
+    Napi::Object options = info[0].As<Napi::Object>();
+    Napi::Object shared = info[1].As<Napi::Object>();
+    on_batch_ = Napi::Persistent(info[2].As<Napi::Function>());
+    async_context_ = std::make_unique<Napi::AsyncContext>(env, "ringport:batch");
+
+    reactor_options opts;
+    auto u32 = [&](const char* key, uint32_t fallback) {
+      Napi::Value v = options.Get(key);
+      return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
+    };
+    opts.queue_depth = u32("queueDepth", opts.queue_depth);
+    opts.max_connections = u32("maxConnections", opts.max_connections);
+    opts.recv_buffer_bytes = u32("recvBufferBytes", opts.recv_buffer_bytes);
+    opts.recv_buffers_initial = u32("recvBuffersInitial", opts.recv_buffers_initial);
+    opts.recv_buffers_max = u32("recvBuffersMax", opts.recv_buffers_max);
+
+    Napi::Int32Array events = shared.Get("events").As<Napi::Int32Array>();
+    Napi::Int32Array commands = shared.Get("commands").As<Napi::Int32Array>();
+    Napi::Uint8Array arena = shared.Get("arena").As<Napi::Uint8Array>();
+    Napi::Int32Array control = shared.Get("control").As<Napi::Int32Array>();
+    Napi::Uint32Array queued = shared.Get("queued").As<Napi::Uint32Array>();
+    // Holding the arrays keeps their memory where the reactor expects it.
+    shared_ref_ = Napi::Persistent(shared);
+
+    reactor_shared mem;
+    mem.events = data_of<int32_t>(events);
+    mem.event_capacity = static_cast<uint32_t>(events.ElementLength() / RP_EVENT_INTS);
+    mem.commands = data_of<int32_t>(commands);
+    mem.command_capacity = static_cast<uint32_t>(commands.ElementLength());
+    mem.arena = data_of<uint8_t>(arena);
+    mem.arena_capacity = static_cast<uint32_t>(arena.ElementLength());
+    mem.control = data_of<int32_t>(control);
+    mem.queued = data_of<uint32_t>(queued);
+    if (queued.ElementLength() < opts.max_connections) opts.max_connections = static_cast<uint32_t>(queued.ElementLength());
+    mem.deliver = &Reactor::Deliver;
+    mem.context = this;
+
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    int ret = reactor_create(loop, opts, mem, &reactor_);
+    if (ret < 0) throw_errno(env, "io_uring reactor", ret);
+  }
+
+  ~Reactor() override { Release(); }
+
+ private:
+  static void Deliver(void* context, uint32_t count, const uint8_t* data, size_t length) {
+    auto* self = static_cast<Reactor*>(context);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    Napi::Value bytes = length > 0 ? Napi::Buffer<uint8_t>::Copy(env, data, length).As<Napi::Value>() : env.Undefined();
+    // MakeCallback: promise jobs and nextTicks queued by handlers run when it returns.
+    self->on_batch_.MakeCallback(self->Value(), {Napi::Number::New(env, count), bytes}, *self->async_context_);
+    if (env.IsExceptionPending()) {
+      // A throwing batch handler is a bug in JS: report it as uncaught, like any callback's.
+      napi_value error = env.GetAndClearPendingException().Value();
+      napi_fatal_exception(env, error);
+    }
+  }
+
+  bool Live(Napi::Env env) {
+    if (reactor_ != nullptr) return true;
+    Napi::Error error = Napi::Error::New(env, "reactor is destroyed");
+    error.Set("code", Napi::String::New(env, "ERR_RINGPORT_DESTROYED"));
+    error.ThrowAsJavaScriptException();
+    return false;
+  }
+
+  static water_marks MarksOf(const Napi::CallbackInfo& info, size_t at) {
+    return water_marks{info[at].As<Napi::Number>().Uint32Value(), info[at + 1].As<Napi::Number>().Uint32Value()};
+  }
+
+  // listen(host, port, backlog, reusePort, highWaterMark, lowWaterMark) -> [listenerId, boundPort]
+  Napi::Value Listen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    std::string host = info[0].As<Napi::String>().Utf8Value();
+    listen_request request{host.c_str(), info[1].As<Napi::Number>().Int32Value(),
+                           info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Boolean>().Value(),
+                           MarksOf(info, 4)};
+    int id = 0, bound = 0;
+    int ret = reactor_listen(reactor_, request, &id, &bound);
+    if (ret < 0) return throw_errno(env, "listen", ret);
+    Napi::Array result = Napi::Array::New(env, 2);
+    result.Set(0u, Napi::Number::New(env, id));
+    result.Set(1u, Napi::Number::New(env, bound));
+    return result;
+  }
+
+  Napi::Value CloseListener(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    int ret = reactor_close_listener(reactor_, info[0].As<Napi::Number>().Int32Value());
+    if (ret < 0) return throw_errno(env, "closeListener", ret);
+    return env.Undefined();
+  }
+
+  // connect(ip, port, highWaterMark, lowWaterMark) -> connection id (gen * RP_SLOT_LIMIT + slot)
+  Napi::Value Connect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    std::string ip = info[0].As<Napi::String>().Utf8Value();
+    uint32_t slot = 0, gen = 0;
+    int ret = reactor_connect(reactor_, ip.c_str(), info[1].As<Napi::Number>().Int32Value(), MarksOf(info, 2), &slot,
+                              &gen);
+    if (ret < 0) return throw_errno(env, "connect", ret);
+    return Napi::Number::New(env, static_cast<double>(gen) * RP_SLOT_LIMIT + slot);
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    int ret = reactor_flush(reactor_);
+    if (ret < 0) return throw_errno(env, "flush", ret);
+    return env.Undefined();
+  }
+
+  // peer(slot, gen) -> [host, port] or undefined
+  Napi::Value Peer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    char host[64];
+    int port = 0;
+    int ret = reactor_peer(reactor_, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+                           host, sizeof(host), &port);
+    if (ret < 0) return env.Undefined();
+    Napi::Array result = Napi::Array::New(env, 2);
+    result.Set(0u, Napi::String::New(env, host));
+    result.Set(1u, Napi::Number::New(env, port));
+    return result;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    reactor_stats s;
+    reactor_get_stats(reactor_, &s);
+    Napi::Object o = Napi::Object::New(env);
+    auto put = [&](const char* key, uint64_t value) { o.Set(key, Napi::Number::New(env, static_cast<double>(value))); };
+    put("connections", s.connections);
+    put("listeners", s.listeners);
+    put("bytesIn", s.bytes_in);
+    put("bytesOut", s.bytes_out);
+    put("reads", s.reads);
+    put("sends", s.sends);
+    put("queuedBytes", s.queued_bytes);
+    put("batches", s.batches);
+    put("submits", s.submits);
+    put("wakeups", s.wakeups);
+    put("recvBuffers", s.recv_buffers);
+    put("enobufs", s.enobufs);
+    return o;
+  }
+
+  Napi::Value Destroy(const Napi::CallbackInfo& info) {
+    Release();
+    return info.Env().Undefined();
+  }
+
+  void Release() {
+    if (reactor_ == nullptr) return;
+    reactor_destroy(reactor_);
+    reactor_ = nullptr;
+  }
+
+  reactor* reactor_ = nullptr;
+  Napi::FunctionReference on_batch_;
+  Napi::ObjectReference shared_ref_;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+};
+
+// probe() -> 0 when a ring can be created here, else -errno (EPERM, ENOSYS, ...)
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), reactor_probe());
+}
+
+Napi::Object Protocol(Napi::Env env) {
+  Napi::Object p = Napi::Object::New(env);
+  auto put = [&](const char* key, int64_t value) { p.Set(key, Napi::Number::New(env, static_cast<double>(value))); };
+  put("SLOT_LIMIT", RP_SLOT_LIMIT);
+  put("GEN_MASK", RP_GEN_MASK);
+  put("EVENT_INTS", RP_EVENT_INTS);
+  put("EV_ACCEPT", RP_EV_ACCEPT);
+  put("EV_CONNECT", RP_EV_CONNECT);
+  put("EV_DATA", RP_EV_DATA);
+  put("EV_DRAIN", RP_EV_DRAIN);
+  put("EV_CLOSE", RP_EV_CLOSE);
+  put("CLOSE_PEER", RP_CLOSE_PEER);
+  put("CLOSE_ERROR", RP_CLOSE_ERROR);
+  put("CLOSE_LOCAL", RP_CLOSE_LOCAL);
+  put("CMD_SEND", RP_CMD_SEND);
+  put("CMD_SEND_MANY", RP_CMD_SEND_MANY);
+  put("CMD_CLOSE", RP_CMD_CLOSE);
+  put("CONTROL_INTS", RP_CONTROL_INTS);
+  put("CONTROL_COMMAND_INTS", RP_CONTROL_COMMAND_INTS);
+  put("CONTROL_ARENA_BYTES", RP_CONTROL_ARENA_BYTES);
+  return p;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Reactor", Reactor::Define(env));
+  exports.Set("probe", Napi::Function::New(env, Probe));
+  exports.Set("protocol", Protocol(env));
+  exports.Set("mechanism", Napi::String::New(env, RINGPORT_MECHANISM));
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace ringport
+
+static Napi::Object InitRingport(Napi::Env env, Napi::Object exports) { return ringport::Init(env, exports); }
+
+NODE_API_MODULE(ringport, InitRingport)

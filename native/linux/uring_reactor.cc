@@ -1,0 +1,841 @@
+// The io_uring reactor: one ring per JS thread, driven from libuv.
+//
+// The ring's eventfd is watched with a uv_poll handle. On each wake-up the
+// reactor reaps every completion, turns them into event records in memory it
+// shares with JS, hands JS the whole batch in one call, applies the commands
+// JS queued meanwhile, and submits everything with one io_uring_enter.
+//
+// user_data packs the operation, the slot's generation and the slot, as
+// liburing's examples/proxy.h does, so a completion for a slot that has since
+// been reused is recognised and dropped.
+#include <liburing.h>
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "../reactor.h"
+#include "../send_queue.h"
+#include "../slab.h"
+#include "buf_pool.h"
+#include "sockets.h"
+
+namespace ringport {
+
+namespace {
+
+enum op : uint8_t {
+  OP_ACCEPT = 1,
+  OP_ACCEPT_RETRY,
+  OP_RECV,
+  OP_SEND,
+  OP_CONNECT,
+  OP_CANCEL,
+};
+
+uint64_t pack(op o, uint32_t gen, uint32_t slot) {
+  return (static_cast<uint64_t>(o) << 56) | (static_cast<uint64_t>(gen & RP_GEN_MASK) << 32) | slot;
+}
+op op_of(uint64_t ud) { return static_cast<op>(ud >> 56); }
+uint32_t gen_of(uint64_t ud) { return static_cast<uint32_t>(ud >> 32) & RP_GEN_MASK; }
+uint32_t slot_of(uint64_t ud) { return static_cast<uint32_t>(ud); }
+
+// iovecs per sendmsg: enough to carry a tick's worth of packets in one call.
+constexpr int MAX_IOV = 64;
+// Completions copied out of the ring per pass.
+constexpr unsigned REAP_BATCH = 256;
+// After EMFILE the accept is re-armed after this pause, not in a hot loop.
+constexpr long ACCEPT_RETRY_NS = 100 * 1000 * 1000;
+
+enum conn_state : uint8_t {
+  CS_CONNECTING,
+  CS_OPEN,
+  CS_DRAINING,   // a local graceful close: flush the queue, then FIN
+  CS_FIN_SENT,   // FIN sent: wait for the peer's, so unread input cannot turn into a reset
+  CS_PEER_DONE,  // the peer sent FIN: flush the queue, then close
+  CS_CLOSING,    // operations cancelled: close once the last completes
+};
+
+struct conn {
+  uint32_t gen = 0;
+  bool in_use = false;
+  int fd = -1;
+  conn_state state = CS_OPEN;
+  uint8_t ops = 0;  // operations the kernel holds for this slot
+  bool recv_armed = false;
+  bool send_inflight = false;
+  bool over_high = false;
+  bool dirty = false;
+  int32_t close_reason = RP_CLOSE_LOCAL;
+  int32_t close_errno = 0;
+  uint32_t high_water_mark = 0;
+  uint32_t low_water_mark = 0;
+  send_queue queue;
+  struct msghdr msg = {};
+  std::unique_ptr<struct iovec[]> iov;
+  sockaddr_storage peer = {};
+  socklen_t peer_len = 0;
+};
+
+struct listener {
+  int fd = -1;
+  uint32_t high_water_mark = 0;  // given to each connection it accepts
+  uint32_t low_water_mark = 0;
+  int ops = 0;
+  bool closing = false;
+  struct __kernel_timespec retry = {0, ACCEPT_RETRY_NS};
+};
+
+struct completion {
+  uint64_t user_data;
+  int32_t res;
+  uint32_t flags;
+};
+
+uint64_t now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+}  // namespace
+
+struct reactor {
+  uv_loop_t* loop = nullptr;
+  uv_poll_t poll = {};
+  struct io_uring ring = {};
+  bool ring_ready = false;
+  int event_fd = -1;
+  reactor_options options;
+  reactor_shared shared = {};
+  buf_pool pool;
+  slab<conn> conns;
+  std::vector<std::unique_ptr<listener>> listeners;  // index = listener id
+  uint32_t live_listeners = 0;
+
+  uint32_t event_count = 0;
+  std::vector<uint8_t> staging;  // this batch's received bytes
+  std::vector<uint32_t> dirty;   // slots that got new sends this flush
+  bool in_process = false;
+  bool destroyed = false;
+
+  reactor_stats stats = {};
+};
+
+namespace {
+
+// -- submission ---------------------------------------------------------------
+
+struct io_uring_sqe* get_sqe(reactor* r) {
+  struct io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
+  if (sqe == nullptr) {
+    // The submission queue is full: hand what is there to the kernel now.
+    io_uring_submit(&r->ring);
+    r->stats.submits++;
+    sqe = io_uring_get_sqe(&r->ring);
+  }
+  return sqe;
+}
+
+void submit(reactor* r) {
+  if (io_uring_sq_ready(&r->ring) == 0) return;
+  io_uring_submit(&r->ring);
+  r->stats.submits++;
+}
+
+void update_ref(reactor* r) {
+  // Like a socket, the reactor keeps the process alive only while it has work.
+  if (r->conns.live() + r->live_listeners > 0) uv_ref(reinterpret_cast<uv_handle_t*>(&r->poll));
+  else uv_unref(reinterpret_cast<uv_handle_t*>(&r->poll));
+}
+
+// -- events to JS -------------------------------------------------------------
+
+void deliver(reactor* r);
+
+void push_event(reactor* r, int32_t type, uint32_t slot, uint32_t gen, int32_t a, int32_t b, int32_t c) {
+  if (r->event_count == r->shared.event_capacity) deliver(r);
+  int32_t* e = r->shared.events + r->event_count * RP_EVENT_INTS;
+  e[0] = type;
+  e[1] = static_cast<int32_t>(slot);
+  e[2] = static_cast<int32_t>(gen);
+  e[3] = a;
+  e[4] = b;
+  e[5] = c;
+  r->event_count++;
+}
+
+int apply_commands(reactor* r);
+
+void deliver(reactor* r) {
+  if (r->event_count == 0) return;
+  uint32_t count = r->event_count;
+  r->event_count = 0;
+  r->stats.batches++;
+  // JS copies the bytes before this returns, so staging is reusable after.
+  r->shared.deliver(r->shared.context, count, r->staging.data(), r->staging.size());
+  r->staging.clear();
+  if (r->destroyed) return;
+  apply_commands(r);
+}
+
+// -- connections --------------------------------------------------------------
+
+void arm_recv(reactor* r, uint32_t slot, conn& c) {
+  struct io_uring_sqe* sqe = get_sqe(r);
+  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = buf_pool::GROUP;
+  io_uring_sqe_set_data64(sqe, pack(OP_RECV, c.gen, slot));
+  c.recv_armed = true;
+  c.ops++;
+}
+
+void start_send(reactor* r, uint32_t slot, conn& c) {
+  if (!c.iov) c.iov.reset(new (std::nothrow) struct iovec[MAX_IOV]);
+  if (!c.iov) return;  // out of memory: the queue waits for the next flush
+  int n = c.queue.fill_iovec(c.iov.get(), MAX_IOV);
+  c.msg = {};
+  c.msg.msg_iov = c.iov.get();
+  c.msg.msg_iovlen = static_cast<size_t>(n);
+  struct io_uring_sqe* sqe = get_sqe(r);
+  io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, pack(OP_SEND, c.gen, slot));
+  c.send_inflight = true;
+  c.ops++;
+}
+
+void finish_close(reactor* r, uint32_t slot, conn& c) {
+  close(c.fd);
+  c.fd = -1;
+  c.queue.clear();
+  c.iov.reset();
+  r->shared.queued[slot] = 0;
+  push_event(r, RP_EV_CLOSE, slot, c.gen, c.close_reason, -c.close_errno, 0);
+  r->conns.free(slot);
+  update_ref(r);
+}
+
+// Cancels what the kernel holds for this connection; the slot is released
+// when the last operation completes, never before.
+void begin_closing(reactor* r, uint32_t slot, conn& c, int32_t reason, int32_t err) {
+  if (c.state == CS_CLOSING) return;
+  c.state = CS_CLOSING;
+  c.close_reason = reason;
+  c.close_errno = err;
+  c.queue.clear();
+  r->shared.queued[slot] = 0;
+  if (c.ops == 0) {
+    finish_close(r, slot, c);
+    return;
+  }
+  struct io_uring_sqe* sqe = get_sqe(r);
+  io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, pack(OP_CANCEL, c.gen, slot));
+}
+
+void abort_conn(reactor* r, uint32_t slot, conn& c, int32_t reason, int32_t err) {
+  // SO_LINGER 0: close() resets the connection instead of lingering.
+  struct linger lg = {1, 0};
+  setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  begin_closing(r, slot, c, reason, err);
+}
+
+void send_fin(reactor* r, uint32_t slot, conn& c) {
+  if (shutdown(c.fd, SHUT_WR) < 0 || !c.recv_armed) {
+    begin_closing(r, slot, c, RP_CLOSE_LOCAL, 0);
+    return;
+  }
+  c.state = CS_FIN_SENT;
+}
+
+// The queue is empty: carry on with whatever close was waiting for it.
+void on_queue_empty(reactor* r, uint32_t slot, conn& c) {
+  if (c.state == CS_DRAINING) send_fin(r, slot, c);
+  else if (c.state == CS_PEER_DONE) begin_closing(r, slot, c, c.close_reason, 0);
+}
+
+void close_graceful(reactor* r, uint32_t slot, conn& c) {
+  switch (c.state) {
+    case CS_OPEN:
+      c.state = CS_DRAINING;
+      if (!c.send_inflight && c.queue.empty()) send_fin(r, slot, c);
+      break;
+    case CS_PEER_DONE:
+      c.close_reason = RP_CLOSE_LOCAL;
+      break;
+    case CS_CONNECTING:
+      begin_closing(r, slot, c, RP_CLOSE_LOCAL, 0);
+      break;
+    default:
+      break;
+  }
+}
+
+void queue_send(reactor* r, uint32_t slot, uint32_t gen, send_block* block, int32_t offset, int32_t length) {
+  conn* c = r->conns.find(slot, gen);
+  if (c == nullptr || c->state != CS_OPEN || length <= 0) return;
+  if (!c->queue.push(block, static_cast<uint32_t>(offset), static_cast<uint32_t>(length))) {
+    abort_conn(r, slot, *c, RP_CLOSE_ERROR, ENOMEM);
+    return;
+  }
+  r->stats.sends++;
+  if (!c->dirty) {
+    c->dirty = true;
+    r->dirty.push_back(slot);
+  }
+}
+
+int apply_commands(reactor* r) {
+  int32_t* control = r->shared.control;
+  int32_t command_ints = control[RP_CONTROL_COMMAND_INTS];
+  int32_t arena_bytes = control[RP_CONTROL_ARENA_BYTES];
+  control[RP_CONTROL_COMMAND_INTS] = 0;
+  control[RP_CONTROL_ARENA_BYTES] = 0;
+  if (command_ints <= 0) return 0;
+  if (static_cast<uint32_t>(command_ints) > r->shared.command_capacity ||
+      static_cast<uint32_t>(arena_bytes) > r->shared.arena_capacity || arena_bytes < 0) {
+    return -EINVAL;
+  }
+  // One copy of everything JS queued this turn; every send below is a slice of it.
+  send_block* block = nullptr;
+  if (arena_bytes > 0) {
+    block = send_block_new(r->shared.arena, static_cast<uint32_t>(arena_bytes));
+    if (block == nullptr) return -ENOMEM;
+  }
+  const int32_t* cmd = r->shared.commands;
+  int ret = 0;
+  for (int32_t i = 0; i < command_ints && ret == 0;) {
+    int32_t remaining = command_ints - i;
+    switch (cmd[i]) {
+      case RP_CMD_SEND:
+        if (remaining < 5 || cmd[i + 3] < 0 || cmd[i + 3] + cmd[i + 4] > arena_bytes) {
+          ret = -EINVAL;
+          break;
+        }
+        queue_send(r, static_cast<uint32_t>(cmd[i + 1]), static_cast<uint32_t>(cmd[i + 2]), block, cmd[i + 3],
+                   cmd[i + 4]);
+        i += 5;
+        break;
+      case RP_CMD_SEND_MANY: {
+        if (remaining < 4) {
+          ret = -EINVAL;
+          break;
+        }
+        int32_t offset = cmd[i + 1], length = cmd[i + 2], count = cmd[i + 3];
+        if (offset < 0 || offset + length > arena_bytes || count < 0 || remaining < 4 + 2 * count) {
+          ret = -EINVAL;
+          break;
+        }
+        for (int32_t k = 0; k < count; k++) {
+          queue_send(r, static_cast<uint32_t>(cmd[i + 4 + 2 * k]), static_cast<uint32_t>(cmd[i + 5 + 2 * k]), block,
+                     offset, length);
+        }
+        i += 4 + 2 * count;
+        break;
+      }
+      case RP_CMD_CLOSE: {
+        if (remaining < 4) {
+          ret = -EINVAL;
+          break;
+        }
+        uint32_t slot = static_cast<uint32_t>(cmd[i + 1]);
+        conn* c = r->conns.find(slot, static_cast<uint32_t>(cmd[i + 2]));
+        if (c != nullptr) {
+          if (cmd[i + 3] == 0) close_graceful(r, slot, *c);
+          else if (c->state != CS_CLOSING) abort_conn(r, slot, *c, RP_CLOSE_LOCAL, 0);
+        }
+        i += 4;
+        break;
+      }
+      default:
+        ret = -EINVAL;
+    }
+  }
+  if (block != nullptr) send_block_unref(block);
+  for (uint32_t slot : r->dirty) {
+    conn& c = r->conns.at(slot);
+    c.dirty = false;
+    if (!c.in_use || c.state == CS_CLOSING) continue;
+    r->shared.queued[slot] = static_cast<uint32_t>(c.queue.bytes());
+    if (c.queue.bytes() > c.high_water_mark) c.over_high = true;
+    if (!c.send_inflight && !c.queue.empty()) start_send(r, slot, c);
+  }
+  r->dirty.clear();
+  return ret;
+}
+
+// -- completions --------------------------------------------------------------
+
+void on_recv(reactor* r, uint32_t slot, conn& c, int32_t res, uint32_t flags) {
+  bool more = (flags & IORING_CQE_F_MORE) != 0;
+  if (!more) {
+    c.recv_armed = false;
+    c.ops--;
+  }
+  if (flags & IORING_CQE_F_BUFFER) {
+    uint16_t bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    // Bytes that arrive after this side began closing are dropped, as on net.
+    if (res > 0 && c.state == CS_OPEN) {
+      push_event(r, RP_EV_DATA, slot, c.gen, static_cast<int32_t>(r->staging.size()), res, 0);
+      const uint8_t* src = r->pool.data(bid);
+      r->staging.insert(r->staging.end(), src, src + res);
+      r->stats.bytes_in += static_cast<uint64_t>(res);
+      r->stats.reads++;
+    }
+    r->pool.recycle(bid);
+  }
+  if (c.state == CS_CLOSING) {
+    if (c.ops == 0) finish_close(r, slot, c);
+    return;
+  }
+  if (res == 0) {
+    // The peer's FIN. As node:net does by default, flush what is queued, then close.
+    if (c.state == CS_FIN_SENT) {
+      begin_closing(r, slot, c, RP_CLOSE_LOCAL, 0);
+    } else if (c.state == CS_DRAINING) {
+      c.state = CS_PEER_DONE;
+      c.close_reason = RP_CLOSE_LOCAL;
+      if (!c.send_inflight && c.queue.empty()) on_queue_empty(r, slot, c);
+    } else if (c.state == CS_OPEN) {
+      c.state = CS_PEER_DONE;
+      c.close_reason = RP_CLOSE_PEER;
+      if (!c.send_inflight && c.queue.empty()) on_queue_empty(r, slot, c);
+    }
+    return;
+  }
+  if (res < 0) {
+    if (res == -ENOBUFS) {
+      // The buffer ring ran dry: grow the pool and read again.
+      r->stats.enobufs++;
+      r->pool.grow();
+    } else {
+      abort_conn(r, slot, c, RP_CLOSE_ERROR, -res);
+      return;
+    }
+  }
+  if (!c.recv_armed && c.state != CS_PEER_DONE) arm_recv(r, slot, c);
+}
+
+void on_send(reactor* r, uint32_t slot, conn& c, int32_t res) {
+  c.ops--;
+  c.send_inflight = false;
+  if (c.state == CS_CLOSING) {
+    if (c.ops == 0) finish_close(r, slot, c);
+    return;
+  }
+  if (res < 0) {
+    abort_conn(r, slot, c, RP_CLOSE_ERROR, -res);
+    return;
+  }
+  r->stats.bytes_out += static_cast<uint64_t>(res);
+  c.queue.consume(static_cast<uint64_t>(res));
+  uint64_t queued = c.queue.bytes();
+  r->shared.queued[slot] = static_cast<uint32_t>(queued);
+  if (c.over_high && queued <= c.low_water_mark) {
+    c.over_high = false;
+    if (c.state == CS_OPEN) push_event(r, RP_EV_DRAIN, slot, c.gen, 0, 0, 0);
+  }
+  if (!c.queue.empty()) start_send(r, slot, c);
+  else on_queue_empty(r, slot, c);
+}
+
+void on_connect(reactor* r, uint32_t slot, conn& c, int32_t res) {
+  c.ops--;
+  if (c.state == CS_CLOSING) {
+    if (c.ops == 0) finish_close(r, slot, c);
+    return;
+  }
+  int port = port_of(c.peer);
+  int32_t ipv4 = static_cast<int32_t>(ipv4_of(c.peer));
+  if (res < 0) {
+    // A failed dial reports only its connect outcome: no close event follows.
+    push_event(r, RP_EV_CONNECT, slot, c.gen, res, port, ipv4);
+    close(c.fd);
+    r->conns.free(slot);
+    update_ref(r);
+    return;
+  }
+  c.state = CS_OPEN;
+  arm_recv(r, slot, c);
+  push_event(r, RP_EV_CONNECT, slot, c.gen, 0, port, ipv4);
+}
+
+void arm_accept(reactor* r, uint32_t id, listener& l) {
+  struct io_uring_sqe* sqe = get_sqe(r);
+  io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, pack(OP_ACCEPT, 0, id));
+  l.ops++;
+}
+
+void release_listener(reactor* r, uint32_t id) {
+  close(r->listeners[id]->fd);
+  r->listeners[id].reset();
+}
+
+void adopt(reactor* r, uint32_t listener_id, const listener& l, int fd) {
+  int64_t allocated = r->conns.alloc(r->options.max_connections);
+  if (allocated < 0) {
+    // Every slot is taken: refuse this one rather than stop accepting.
+    close(fd);
+    return;
+  }
+  uint32_t slot = static_cast<uint32_t>(allocated);
+  conn& c = r->conns.at(slot);
+  c.fd = fd;
+  c.state = CS_OPEN;
+  c.ops = 0;
+  c.over_high = false;
+  c.close_reason = RP_CLOSE_LOCAL;
+  c.close_errno = 0;
+  c.high_water_mark = l.high_water_mark;
+  c.low_water_mark = l.low_water_mark;
+  c.peer_len = sizeof(c.peer);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&c.peer), &c.peer_len) < 0) c.peer_len = 0;
+  set_nodelay(fd);
+  arm_recv(r, slot, c);
+  push_event(r, RP_EV_ACCEPT, slot, c.gen, static_cast<int32_t>(listener_id), port_of(c.peer),
+             static_cast<int32_t>(ipv4_of(c.peer)));
+  update_ref(r);
+}
+
+void on_accept(reactor* r, uint32_t id, int32_t res, uint32_t flags) {
+  listener* l = id < r->listeners.size() ? r->listeners[id].get() : nullptr;
+  if (l == nullptr) {
+    if (res >= 0) close(res);
+    return;
+  }
+  bool more = (flags & IORING_CQE_F_MORE) != 0;
+  if (!more) l->ops--;
+  if (l->closing) {
+    if (res >= 0) close(res);
+    if (l->ops == 0) release_listener(r, id);
+    return;
+  }
+  if (res >= 0) {
+    adopt(r, id, *l, res);
+  } else if (!more && (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)) {
+    // Out of descriptors or memory: pause, then accept again; closing
+    // connections will have freed some by then.
+    struct io_uring_sqe* sqe = get_sqe(r);
+    io_uring_prep_timeout(sqe, &l->retry, 0, 0);
+    io_uring_sqe_set_data64(sqe, pack(OP_ACCEPT_RETRY, 0, id));
+    l->ops++;
+    return;
+  }
+  if (!more) arm_accept(r, id, *l);
+}
+
+void on_accept_retry(reactor* r, uint32_t id) {
+  listener* l = id < r->listeners.size() ? r->listeners[id].get() : nullptr;
+  if (l == nullptr) return;
+  l->ops--;
+  if (l->closing) {
+    if (l->ops == 0) release_listener(r, id);
+    return;
+  }
+  arm_accept(r, id, *l);
+}
+
+void handle(reactor* r, const completion& cqe) {
+  uint64_t ud = cqe.user_data;
+  op o = op_of(ud);
+  uint32_t slot = slot_of(ud);
+  switch (o) {
+    case OP_ACCEPT:
+      on_accept(r, slot, cqe.res, cqe.flags);
+      return;
+    case OP_ACCEPT_RETRY:
+      on_accept_retry(r, slot);
+      return;
+    case OP_CANCEL:
+      return;
+    default:
+      break;
+  }
+  conn* c = r->conns.find(slot, gen_of(ud));
+  if (c == nullptr) {
+    // A completion for a slot that has moved on: only its buffer matters.
+    if (cqe.flags & IORING_CQE_F_BUFFER) r->pool.recycle(static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+    return;
+  }
+  switch (o) {
+    case OP_RECV:
+      on_recv(r, slot, *c, cqe.res, cqe.flags);
+      break;
+    case OP_SEND:
+      on_send(r, slot, *c, cqe.res);
+      break;
+    case OP_CONNECT:
+      on_connect(r, slot, *c, cqe.res);
+      break;
+    default:
+      break;
+  }
+}
+
+// One wake-up: reap everything, deliver one batch, apply JS's commands, submit once.
+void process(reactor* r) {
+  r->in_process = true;
+  io_uring_get_events(&r->ring);
+  completion batch[REAP_BATCH];
+  struct io_uring_cqe* cqes[REAP_BATCH];
+  uint32_t buffers_used = 0;
+  for (;;) {
+    unsigned n = io_uring_peek_batch_cqe(&r->ring, cqes, REAP_BATCH);
+    if (n == 0) break;
+    // Copy out and release the ring slots first: handling may re-enter JS.
+    for (unsigned i = 0; i < n; i++) {
+      batch[i] = {cqes[i]->user_data, cqes[i]->res, cqes[i]->flags};
+      if (cqes[i]->flags & IORING_CQE_F_BUFFER) buffers_used++;
+    }
+    io_uring_cq_advance(&r->ring, n);
+    for (unsigned i = 0; i < n && !r->destroyed; i++) handle(r, batch[i]);
+    if (r->destroyed) break;
+    r->pool.commit();
+    if (n < REAP_BATCH) break;
+  }
+  if (!r->destroyed) {
+    r->pool.note_use(buffers_used, now_ms());
+    r->pool.commit();
+    deliver(r);
+  }
+  r->in_process = false;
+  if (!r->destroyed) {
+    apply_commands(r);
+    submit(r);
+  }
+}
+
+void on_poll(uv_poll_t* handle, int status, int) {
+  auto* r = static_cast<reactor*>(handle->data);
+  if (status < 0) return;
+  uint64_t value;
+  // Reset the eventfd before reaping, so completions posted during the reap wake us again.
+  while (read(r->event_fd, &value, sizeof(value)) > 0) {
+  }
+  r->stats.wakeups++;
+  process(r);
+}
+
+int ring_setup_errno_for_tests() {
+  // Tests make ring creation fail as a seccomp profile would (EPERM) to
+  // check the fallback path; no production code sets this variable.
+  const char* forced = std::getenv("RINGPORT_TEST_URING_SETUP_ERRNO");
+  if (forced == nullptr || forced[0] == '\0') return 0;
+  if (std::strcmp(forced, "EPERM") == 0) return -EPERM;
+  if (std::strcmp(forced, "ENOSYS") == 0) return -ENOSYS;
+  return -EINVAL;
+}
+
+int create_ring(reactor* r) {
+  int forced = ring_setup_errno_for_tests();
+  if (forced < 0) return forced;
+  // SINGLE_ISSUER needs Linux 6.0 and DEFER_TASKRUN 6.1; older kernels say
+  // EINVAL and get a ring without them.
+  const unsigned attempts[] = {
+      IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER,
+      IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+      0,
+  };
+  int ret = -EINVAL;
+  for (unsigned flags : attempts) {
+    struct io_uring_params params = {};
+    params.flags = flags;
+    params.cq_entries = r->options.queue_depth * 4;
+    params.flags |= IORING_SETUP_CQSIZE;
+    ret = io_uring_queue_init_params(r->options.queue_depth, &r->ring, &params);
+    if (ret != -EINVAL) break;
+  }
+  return ret;
+}
+
+void on_handle_closed(uv_handle_t* handle) { delete static_cast<reactor*>(handle->data); }
+
+}  // namespace
+
+int reactor_probe() {
+  int forced = ring_setup_errno_for_tests();
+  if (forced < 0) return forced;
+  struct io_uring ring;
+  int ret = io_uring_queue_init(2, &ring, 0);
+  if (ret < 0) return ret;
+  io_uring_queue_exit(&ring);
+  return 0;
+}
+
+int reactor_create(uv_loop_t* loop, const reactor_options& options, const reactor_shared& shared, reactor** out) {
+  std::unique_ptr<reactor> r(new (std::nothrow) reactor());
+  if (!r) return -ENOMEM;
+  r->loop = loop;
+  r->options = options;
+  r->shared = shared;
+  int ret = create_ring(r.get());
+  if (ret < 0) return ret;
+  r->ring_ready = true;
+  ret = r->pool.init(&r->ring, options.recv_buffer_bytes, options.recv_buffers_initial, options.recv_buffers_max);
+  if (ret == 0) {
+    r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->event_fd < 0) ret = -errno;
+  }
+  if (ret == 0) ret = io_uring_register_eventfd(&r->ring, r->event_fd);
+  if (ret == 0) ret = uv_poll_init(loop, &r->poll, r->event_fd);
+  if (ret < 0) {
+    if (r->event_fd >= 0) close(r->event_fd);
+    r->pool.~buf_pool();
+    new (&r->pool) buf_pool();
+    io_uring_queue_exit(&r->ring);
+    return ret;
+  }
+  r->poll.data = r.get();
+  uv_poll_start(&r->poll, UV_READABLE, on_poll);
+  r->staging.reserve(64 * 1024);
+  *out = r.release();
+  update_ref(*out);
+  return 0;
+}
+
+int reactor_listen(reactor* r, const listen_request& request, int* listener_id, int* bound_port) {
+  int fd = open_listener(request.host, request.port, request.backlog, request.reuse_port, bound_port);
+  if (fd < 0) return fd;
+  auto l = std::make_unique<listener>();
+  l->fd = fd;
+  l->high_water_mark = request.marks.high_water_mark;
+  l->low_water_mark = request.marks.low_water_mark;
+  uint32_t id = static_cast<uint32_t>(r->listeners.size());
+  r->listeners.push_back(std::move(l));
+  r->live_listeners++;
+  arm_accept(r, id, *r->listeners[id]);
+  submit(r);
+  *listener_id = static_cast<int>(id);
+  update_ref(r);
+  return 0;
+}
+
+int reactor_close_listener(reactor* r, int listener_id) {
+  if (listener_id < 0 || static_cast<size_t>(listener_id) >= r->listeners.size()) return -EINVAL;
+  listener* l = r->listeners[listener_id].get();
+  if (l == nullptr || l->closing) return 0;
+  l->closing = true;
+  r->live_listeners--;
+  // The kernel holds a reference to the socket while an accept is armed:
+  // cancel, and close the descriptor once the last operation has completed.
+  struct io_uring_sqe* sqe = get_sqe(r);
+  io_uring_prep_cancel64(sqe, pack(OP_ACCEPT, 0, listener_id), IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, pack(OP_CANCEL, 0, 0));
+  sqe = get_sqe(r);
+  io_uring_prep_cancel64(sqe, pack(OP_ACCEPT_RETRY, 0, listener_id), IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, pack(OP_CANCEL, 0, 0));
+  // Stop taking connections now, even before the cancellation completes.
+  shutdown(l->fd, SHUT_RD);
+  submit(r);
+  update_ref(r);
+  return 0;
+}
+
+int reactor_connect(reactor* r, const char* ip, int port, const water_marks& marks, uint32_t* slot_out,
+                    uint32_t* gen_out) {
+  sockaddr_storage addr;
+  socklen_t len;
+  int ret = parse_address(ip, port, &addr, &len);
+  if (ret < 0) return ret;
+  int fd = open_stream(addr.ss_family);
+  if (fd < 0) return fd;
+  int64_t allocated = r->conns.alloc(r->options.max_connections);
+  if (allocated < 0) {
+    close(fd);
+    return -EMFILE;
+  }
+  uint32_t slot = static_cast<uint32_t>(allocated);
+  conn& c = r->conns.at(slot);
+  c.fd = fd;
+  c.state = CS_CONNECTING;
+  c.ops = 0;
+  c.over_high = false;
+  c.close_reason = RP_CLOSE_LOCAL;
+  c.close_errno = 0;
+  c.high_water_mark = marks.high_water_mark;
+  c.low_water_mark = marks.low_water_mark;
+  c.peer = addr;
+  c.peer_len = len;
+  struct io_uring_sqe* sqe = get_sqe(r);
+  io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&c.peer), c.peer_len);
+  io_uring_sqe_set_data64(sqe, pack(OP_CONNECT, c.gen, slot));
+  c.ops++;
+  if (!r->in_process) submit(r);
+  *slot_out = slot;
+  *gen_out = c.gen;
+  update_ref(r);
+  return 0;
+}
+
+int reactor_flush(reactor* r) {
+  int ret = apply_commands(r);
+  // Inside a wake-up the reactor submits once at its end; from a JS timer, now.
+  if (!r->in_process) {
+    submit(r);
+    // Events raised here (a connection closed on the spot) go out with the
+    // next wake-up; poke the eventfd so there is one.
+    if (r->event_count > 0) {
+      uint64_t one = 1;
+      if (write(r->event_fd, &one, sizeof(one)) < 0) ret = ret == 0 ? -errno : ret;
+    }
+  }
+  return ret;
+}
+
+int reactor_peer(reactor* r, uint32_t slot, uint32_t gen, char* host, size_t host_length, int* port) {
+  conn* c = r->conns.find(slot, gen);
+  if (c == nullptr) return -ENOENT;
+  const void* src = c->peer.ss_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in&>(c->peer).sin_addr)
+                                                 : static_cast<const void*>(&reinterpret_cast<sockaddr_in6&>(c->peer).sin6_addr);
+  if (inet_ntop(c->peer.ss_family, src, host, static_cast<socklen_t>(host_length)) == nullptr) return -errno;
+  *port = port_of(c->peer);
+  return 0;
+}
+
+void reactor_get_stats(reactor* r, reactor_stats* stats) {
+  *stats = r->stats;
+  stats->connections = r->conns.live();
+  stats->listeners = r->live_listeners;
+  stats->recv_buffers = r->pool.size();
+  uint64_t queued = 0;
+  for (uint32_t slot = 0; slot < r->conns.high_water(); slot++) {
+    conn& c = r->conns.at(slot);
+    if (c.in_use) queued += c.queue.bytes();
+  }
+  stats->queued_bytes = queued;
+}
+
+void reactor_destroy(reactor* r) {
+  if (r->destroyed) return;
+  r->destroyed = true;
+  uv_poll_stop(&r->poll);
+  // Tearing the ring down cancels everything it holds; then the descriptors go.
+  r->pool.~buf_pool();
+  new (&r->pool) buf_pool();
+  io_uring_queue_exit(&r->ring);
+  for (uint32_t slot = 0; slot < r->conns.high_water(); slot++) {
+    conn& c = r->conns.at(slot);
+    if (c.in_use && c.fd >= 0) close(c.fd);
+    c.queue.clear();
+  }
+  for (auto& l : r->listeners) {
+    if (l) close(l->fd);
+  }
+  close(r->event_fd);
+  uv_close(reinterpret_cast<uv_handle_t*>(&r->poll), on_handle_closed);
+}
+
+}  // namespace ringport

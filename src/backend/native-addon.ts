@@ -1,0 +1,75 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { BackendKind } from './backend';
+import { protocolMismatch } from './native-protocol';
+
+/** What the compiled addon exports (native/addon.cc). */
+export interface Addon {
+  readonly mechanism: BackendKind;
+  readonly protocol: Record<string, number>;
+  probe(): number;
+  Reactor: new (options: ReactorOptions, shared: SharedMemory, onBatch: (count: number, data?: Buffer) => void) => NativeReactor;
+}
+
+export interface ReactorOptions {
+  queueDepth?: number;
+  maxConnections?: number;
+  recvBufferBytes?: number;
+  recvBuffersInitial?: number;
+  recvBuffersMax?: number;
+}
+
+export interface SharedMemory {
+  events: Int32Array;
+  commands: Int32Array;
+  arena: Uint8Array;
+  control: Int32Array;
+  queued: Uint32Array;
+}
+
+export interface NativeReactor {
+  listen(host: string, port: number, backlog: number, reusePort: boolean, high: number, low: number): [number, number];
+  closeListener(id: number): void;
+  connect(ip: string, port: number, high: number, low: number): number;
+  flush(): void;
+  peer(slot: number, gen: number): [string, number] | undefined;
+  stats(): Record<string, number>;
+  destroy(): void;
+}
+
+export type AddonLoad = { readonly ok: true; readonly addon: Addon } | { readonly ok: false; readonly reason: string };
+
+let loaded: AddonLoad | undefined;
+
+/** The errno name for a negative errno from the addon, e.g. -111 -> ECONNREFUSED. */
+export function errnoName(negativeErrno: number): string {
+  const code = -negativeErrno;
+  for (const [name, value] of Object.entries(os.constants.errno)) {
+    if (value === code) return name;
+  }
+  return `E${code}`;
+}
+
+/**
+ * Loads build/Release/ringport.node once per thread (RINGPORT_ADDON_PATH
+ * points elsewhere, e.g. at a sanitizer build) and says why when it cannot.
+ */
+export function loadAddon(): AddonLoad {
+  if (loaded !== undefined) return loaded;
+  const file = process.env.RINGPORT_ADDON_PATH || path.join(__dirname, '..', '..', 'build', 'Release', 'ringport.node');
+  try {
+    const addon = require(file) as Addon;
+    const mismatch = protocolMismatch(addon.protocol);
+    loaded = mismatch ? { ok: false, reason: `the native addon at ${file} is stale (${mismatch}); rebuild it` } : { ok: true, addon };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    loaded = {
+      ok: false,
+      reason:
+        code === 'MODULE_NOT_FOUND'
+          ? 'the native addon is not built (npm install builds it where cmake, a C++ compiler and liburing-dev are present)'
+          : `the native addon failed to load: ${(err as Error).message}`,
+    };
+  }
+  return loaded;
+}

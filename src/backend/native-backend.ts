@@ -1,0 +1,283 @@
+import { isIP } from 'node:net';
+import type {
+  Backend,
+  BackendEvent,
+  BackendKind,
+  BackendOptions,
+  BackendStats,
+  Listening,
+  ListenOptions,
+  TransportCloseReason,
+} from './backend';
+import { errnoName, type Addon } from './native-addon';
+import { NativeLoop, type LoopOwner } from './native-loop';
+import { PROTOCOL as P } from './native-protocol';
+
+/** As on net: after our FIN, how long the peer gets to send its own before we reset. */
+const LINGER_AFTER_FIN_MS = 2000;
+
+interface NativeConn {
+  readonly id: number;
+  readonly slot: number;
+  readonly gen: number;
+  connected: boolean;
+  closing: boolean;
+  /** Set when this side decided why the connection ends (backpressure); otherwise the reactor says. */
+  reason: TransportCloseReason | undefined;
+  linger: NodeJS.Timeout | undefined;
+}
+
+let sharedLoop: NativeLoop | undefined;
+
+function acquireLoop(addon: Addon): NativeLoop {
+  sharedLoop ??= new NativeLoop(addon);
+  sharedLoop.retain();
+  return sharedLoop;
+}
+
+function ipv4Text(address: number): string {
+  return `${(address >>> 24) & 255}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`;
+}
+
+function numericHost(host: string | undefined): string {
+  if (host === undefined || host === '') return '';
+  if (host === 'localhost') return '127.0.0.1';
+  return host;
+}
+
+/**
+ * A backend over the native reactor (`uring` on Linux, `iocp` on Windows).
+ * Instances on one thread share one reactor (see NativeLoop); each sees the
+ * events of its own listeners and connections only.
+ */
+export class NativeBackend implements Backend, LoopOwner {
+  readonly kind: BackendKind;
+
+  private readonly options: BackendOptions;
+  private readonly loop: NativeLoop;
+  private readonly conns = new Map<number, NativeConn>();
+  private readonly listeners = new Set<number>();
+  private pending: BackendEvent[] = [];
+  private targets = new Int32Array(1024);
+  private nextFailedId = -1;
+  private shutDown: Promise<void> | undefined;
+  private onEmpty: (() => void) | undefined;
+
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private reads = 0;
+  private sends = 0;
+  private batches = 0;
+
+  constructor(addon: Addon, options: BackendOptions) {
+    this.kind = addon.mechanism;
+    this.options = options;
+    this.loop = acquireLoop(addon);
+  }
+
+  async listen(options: ListenOptions): Promise<Listening> {
+    const host = numericHost(options.host);
+    if (host !== '' && isIP(host) === 0) {
+      throw Object.assign(new Error(`listen: '${host}' is not a numeric address`), { code: 'EINVAL' });
+    }
+    const { highWaterMarkBytes, lowWaterMarkBytes } = this.options;
+    const [listenerId, port] = this.loop.reactor.listen(
+      host,
+      options.port,
+      options.backlog ?? 511,
+      options.reusePort ?? false,
+      highWaterMarkBytes,
+      lowWaterMarkBytes,
+    );
+    this.listeners.add(listenerId);
+    this.loop.ownListener(listenerId, this);
+    return { listenerId, host: host === '' ? '::' : host, port };
+  }
+
+  connect(host: string, port: number): number {
+    let id: number;
+    try {
+      id = this.loop.reactor.connect(numericHost(host), port, this.options.highWaterMarkBytes, this.options.lowWaterMarkBytes);
+    } catch (err) {
+      // Refused before it started (a bad address, no free slot): report it as the dial's outcome, as net would.
+      const failedId = this.nextFailedId--;
+      const error = { code: (err as NodeJS.ErrnoException).code ?? 'EINVAL', message: (err as Error).message };
+      setImmediate(() => this.options.onEvents([{ type: 'connect', connId: failedId, remoteAddress: host, remotePort: port, error }]));
+      return failedId;
+    }
+    this.track(id, false);
+    return id;
+  }
+
+  send(connId: number, bytes: Uint8Array): boolean {
+    const conn = this.conns.get(connId);
+    if (conn === undefined || conn.closing || !conn.connected) return false;
+    const queued = this.loop.queuedBytes(conn.slot) + bytes.length;
+    if (queued > this.options.maxQueueBytes) {
+      this.abortWith(conn, 'backpressure');
+      return false;
+    }
+    this.loop.send(conn.slot, conn.gen, bytes);
+    this.sends++;
+    this.bytesOut += bytes.length;
+    return queued <= this.options.highWaterMarkBytes;
+  }
+
+  sendMany(connIds: ArrayLike<number>, bytes: Uint8Array): void {
+    if (this.targets.length < 2 * connIds.length) this.targets = new Int32Array(2 * connIds.length);
+    const targets = this.targets;
+    let pairs = 0;
+    for (let i = 0; i < connIds.length; i++) {
+      const conn = this.conns.get(connIds[i]);
+      if (conn === undefined || conn.closing || !conn.connected) continue;
+      if (this.loop.queuedBytes(conn.slot) + bytes.length > this.options.maxQueueBytes) {
+        this.abortWith(conn, 'backpressure');
+        continue;
+      }
+      targets[2 * pairs] = conn.slot;
+      targets[2 * pairs + 1] = conn.gen;
+      pairs++;
+    }
+    this.loop.sendMany(targets, pairs, bytes);
+    this.sends += pairs;
+    this.bytesOut += pairs * bytes.length;
+  }
+
+  bufferedAmount(connId: number): number {
+    const conn = this.conns.get(connId);
+    return conn === undefined ? 0 : this.loop.queuedBytes(conn.slot);
+  }
+
+  close(connId: number, mode: 'graceful' | 'abort'): void {
+    const conn = this.conns.get(connId);
+    if (conn === undefined) return;
+    if (conn.closing) {
+      // An abort may cut short a graceful close that is still flushing.
+      if (mode === 'abort') this.loop.close(conn.slot, conn.gen, true);
+      return;
+    }
+    conn.closing = true;
+    conn.reason = 'local';
+    this.loop.close(conn.slot, conn.gen, mode === 'abort');
+    if (mode === 'graceful') {
+      conn.linger = setTimeout(() => this.loop.close(conn.slot, conn.gen, true), LINGER_AFTER_FIN_MS);
+      conn.linger.unref();
+    }
+  }
+
+  closeListener(listenerId: number): void {
+    if (!this.listeners.delete(listenerId)) return;
+    this.loop.disownListener(listenerId);
+    this.loop.reactor.closeListener(listenerId);
+  }
+
+  stats(): BackendStats {
+    let queuedBytes = 0;
+    for (const conn of this.conns.values()) queuedBytes += this.loop.queuedBytes(conn.slot);
+    const native = this.loop.stats();
+    return {
+      connections: this.conns.size,
+      listeners: this.listeners.size,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      reads: this.reads,
+      sends: this.sends,
+      queuedBytes,
+      batches: this.batches,
+      // Submissions are the reactor's, shared by every backend instance on this thread.
+      submits: native.submits,
+    };
+  }
+
+  shutdown(): Promise<void> {
+    this.shutDown ??= (async () => {
+      for (const id of [...this.listeners]) this.closeListener(id);
+      for (const conn of this.conns.values()) this.close(conn.id, 'abort');
+      this.loop.flush();
+      if (this.conns.size > 0) await new Promise<void>((resolve) => (this.onEmpty = resolve));
+      if (this.loop.release()) sharedLoop = undefined;
+    })();
+    return this.shutDown;
+  }
+
+  take(type: number, slot: number, gen: number, a: number, b: number, c: number, data: Buffer | undefined): void {
+    const connId = gen * P.SLOT_LIMIT + slot;
+    switch (type) {
+      case P.EV_ACCEPT: {
+        this.track(connId, true);
+        const remoteAddress = c !== 0 ? ipv4Text(c) : (this.loop.reactor.peer(slot, gen)?.[0] ?? '');
+        this.pending.push({ type: 'accept', listenerId: a, connId, remoteAddress, remotePort: b });
+        break;
+      }
+      case P.EV_CONNECT: {
+        const conn = this.conns.get(connId);
+        if (conn === undefined) break;
+        const remoteAddress = c !== 0 ? ipv4Text(c) : (this.loop.reactor.peer(slot, gen)?.[0] ?? '');
+        if (a < 0) {
+          const code = errnoName(a);
+          this.forget(conn);
+          this.pending.push({ type: 'connect', connId, remoteAddress, remotePort: b, error: { code, message: `connect ${code}` } });
+        } else {
+          conn.connected = true;
+          this.pending.push({ type: 'connect', connId, remoteAddress, remotePort: b });
+        }
+        break;
+      }
+      case P.EV_DATA:
+        this.bytesIn += b;
+        this.reads++;
+        this.pending.push({ type: 'data', connId, bytes: data!.subarray(a, a + b) });
+        break;
+      case P.EV_DRAIN:
+        if (this.conns.get(connId)?.closing === false) this.pending.push({ type: 'drain', connId });
+        break;
+      case P.EV_CLOSE: {
+        const conn = this.conns.get(connId);
+        if (conn === undefined) break;
+        this.forget(conn);
+        if (a === P.CLOSE_ERROR) {
+          const code = errnoName(b);
+          this.pending.push({ type: 'close', connId, reason: conn.reason ?? 'error', error: { code, message: `socket error ${code}` } });
+        } else {
+          this.pending.push({ type: 'close', connId, reason: conn.reason ?? (a === P.CLOSE_PEER ? 'peer' : 'local') });
+        }
+        break;
+      }
+    }
+  }
+
+  endBatch(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.batches++;
+    this.options.onEvents(batch);
+  }
+
+  private track(connId: number, connected: boolean): void {
+    this.conns.set(connId, {
+      id: connId,
+      slot: connId % P.SLOT_LIMIT,
+      gen: Math.floor(connId / P.SLOT_LIMIT),
+      connected,
+      closing: false,
+      reason: undefined,
+      linger: undefined,
+    });
+    this.loop.own(connId, this);
+  }
+
+  private forget(conn: NativeConn): void {
+    if (conn.linger !== undefined) clearTimeout(conn.linger);
+    this.conns.delete(conn.id);
+    this.loop.disown(conn.id);
+    if (this.conns.size === 0) this.onEmpty?.();
+  }
+
+  private abortWith(conn: NativeConn, reason: TransportCloseReason): void {
+    if (conn.closing) return;
+    conn.closing = true;
+    conn.reason = reason;
+    this.loop.close(conn.slot, conn.gen, true);
+  }
+}

@@ -1,0 +1,221 @@
+import type { Addon, NativeReactor } from './native-addon';
+import { PROTOCOL as P } from './native-protocol';
+
+/** Event records per batch; a fuller wake-up is delivered in several batches. */
+const EVENT_CAPACITY = 8192;
+/** Command int32s per flush; a tick that queues more flushes early. */
+const COMMAND_CAPACITY = 64 * 1024;
+/** Send bytes per flush: several maximum-size frames, so a big frame rarely forces an early flush. */
+const ARENA_BYTES = 4 * 1024 * 1024;
+/** Connection slots per reactor; the shared queue-size table has one entry each. */
+const MAX_CONNECTIONS = 65536;
+
+/** What a native backend instance does with the events of its own connections. */
+export interface LoopOwner {
+  /** One decoded record of this batch that belongs to this owner. */
+  take(type: number, slot: number, gen: number, a: number, b: number, c: number, data: Buffer | undefined): void;
+  /** The batch is complete: deliver what was taken. */
+  endBatch(): void;
+}
+
+/**
+ * One native reactor per JS thread, shared by every native backend instance
+ * on the thread (a server and its clients, or many clients). It owns the
+ * shared memory, routes each batch's records to the instances that own the
+ * connections, and batches all sends of a tick into one flush: JS copies
+ * bytes into the send arena and writes command records, native applies them
+ * all in one call and submits once.
+ */
+export class NativeLoop {
+  readonly reactor: NativeReactor;
+  /** Bytes queued natively per slot, kept current by the reactor. */
+  readonly queued: Uint32Array;
+
+  private readonly events: Int32Array;
+  private readonly commands: Int32Array;
+  private readonly arena: Buffer;
+  private readonly control: Int32Array;
+  private commandInts = 0;
+  private arenaBytes = 0;
+  private flushScheduled = false;
+  /** Counts flushes, so a caller can tell whether its arena bytes are still there. */
+  private flushes = 0;
+  private readonly connOwners = new Map<number, LoopOwner>();
+  private readonly listenerOwners = new Map<number, LoopOwner>();
+  private readonly touched = new Set<LoopOwner>();
+  /** Bytes queued per slot in this tick's arena, not yet flushed to native. */
+  private readonly pendingBySlot = new Uint32Array(MAX_CONNECTIONS);
+  private pendingSlots: number[] = [];
+  private users = 0;
+  private finalStats: Record<string, number> | undefined;
+
+  constructor(addon: Addon) {
+    this.events = new Int32Array(EVENT_CAPACITY * P.EVENT_INTS);
+    this.commands = new Int32Array(COMMAND_CAPACITY);
+    this.arena = Buffer.alloc(ARENA_BYTES);
+    this.control = new Int32Array(P.CONTROL_INTS);
+    this.queued = new Uint32Array(MAX_CONNECTIONS);
+    this.reactor = new addon.Reactor(
+      { maxConnections: MAX_CONNECTIONS },
+      { events: this.events, commands: this.commands, arena: this.arena, control: this.control, queued: this.queued },
+      this.onBatch,
+    );
+  }
+
+  /** Counts the instances using this loop; the last to leave destroys it. */
+  retain(): void {
+    this.users++;
+  }
+
+  /** Returns true when this was the last user and the reactor is gone. */
+  release(): boolean {
+    if (--this.users > 0) return false;
+    this.flush();
+    this.finalStats = this.reactor.stats();
+    this.reactor.destroy();
+    return true;
+  }
+
+  /** The reactor's own counters (shared by every instance on this thread); the last ones once destroyed. */
+  stats(): Record<string, number> {
+    return this.finalStats ?? this.reactor.stats();
+  }
+
+  own(connId: number, owner: LoopOwner): void {
+    this.connOwners.set(connId, owner);
+  }
+
+  disown(connId: number): void {
+    this.connOwners.delete(connId);
+  }
+
+  ownListener(listenerId: number, owner: LoopOwner): void {
+    this.listenerOwners.set(listenerId, owner);
+  }
+
+  disownListener(listenerId: number): void {
+    this.listenerOwners.delete(listenerId);
+  }
+
+  /** Bytes queued for a slot: what native holds plus what this tick has not flushed yet. */
+  queuedBytes(slot: number): number {
+    return this.queued[slot] + this.pendingBySlot[slot];
+  }
+
+  private addPending(slot: number, bytes: number): void {
+    if (this.pendingBySlot[slot] === 0) this.pendingSlots.push(slot);
+    this.pendingBySlot[slot] += bytes;
+  }
+
+  /** Queues `bytes` for one connection; they are copied now, so the caller may reuse them. */
+  send(slot: number, gen: number, bytes: Uint8Array): void {
+    if (bytes.length > ARENA_BYTES) {
+      // Larger than a whole arena: queue it in arena-sized pieces, in order.
+      for (let at = 0; at < bytes.length; at += ARENA_BYTES) this.send(slot, gen, bytes.subarray(at, at + ARENA_BYTES));
+      return;
+    }
+    this.reserve(5, bytes.length);
+    const offset = this.copy(bytes);
+    const c = this.commands;
+    const i = this.commandInts;
+    c[i] = P.CMD_SEND;
+    c[i + 1] = slot;
+    c[i + 2] = gen;
+    c[i + 3] = offset;
+    c[i + 4] = bytes.length;
+    this.commandInts = i + 5;
+    this.addPending(slot, bytes.length);
+  }
+
+  /** Queues one copy of `bytes` for every (slot, gen) pair in `targets`. */
+  sendMany(targets: Int32Array, pairs: number, bytes: Uint8Array): void {
+    if (pairs === 0) return;
+    if (bytes.length > ARENA_BYTES) {
+      for (let k = 0; k < pairs; k++) this.send(targets[2 * k], targets[2 * k + 1], bytes);
+      return;
+    }
+    // The recipients of one command must fit in the command array with room to spare.
+    const perCommand = (COMMAND_CAPACITY - 4) >> 1;
+    let offset = -1;
+    let copiedIn = -1;
+    for (let first = 0; first < pairs; first += perCommand) {
+      const count = Math.min(perCommand, pairs - first);
+      this.reserve(4 + 2 * count, bytes.length);
+      // One copy serves every command of this broadcast, unless a flush in between took it away.
+      if (copiedIn !== this.flushes) {
+        offset = this.copy(bytes);
+        copiedIn = this.flushes;
+      }
+      const c = this.commands;
+      let i = this.commandInts;
+      c[i] = P.CMD_SEND_MANY;
+      c[i + 1] = offset;
+      c[i + 2] = bytes.length;
+      c[i + 3] = count;
+      i += 4;
+      c.set(targets.subarray(2 * first, 2 * (first + count)), i);
+      this.commandInts = i + 2 * count;
+    }
+    for (let k = 0; k < pairs; k++) this.addPending(targets[2 * k], bytes.length);
+  }
+
+  close(slot: number, gen: number, abort: boolean): void {
+    this.reserve(4, 0);
+    const c = this.commands;
+    const i = this.commandInts;
+    c[i] = P.CMD_CLOSE;
+    c[i + 1] = slot;
+    c[i + 2] = gen;
+    c[i + 3] = abort ? 1 : 0;
+    this.commandInts = i + 4;
+  }
+
+  /** Hands every queued command to native in one call. */
+  readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.commandInts === 0) return;
+    this.flushes++;
+    this.control[P.CONTROL_COMMAND_INTS] = this.commandInts;
+    this.control[P.CONTROL_ARENA_BYTES] = this.arenaBytes;
+    this.commandInts = 0;
+    this.arenaBytes = 0;
+    this.reactor.flush();
+    // Native has taken the bytes into its queues (and `queued`) now.
+    for (const slot of this.pendingSlots) this.pendingBySlot[slot] = 0;
+    this.pendingSlots = [];
+  };
+
+  /** Makes room for a command of `ints` int32s and `bytes` payload, flushing early if the tick's buffers are full. */
+  private reserve(ints: number, bytes: number): void {
+    if (this.commandInts + ints > COMMAND_CAPACITY || this.arenaBytes + bytes > ARENA_BYTES) this.flush();
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Everything sent in this tick (a whole batch of handlers, a game tick's broadcasts) goes in one flush.
+      process.nextTick(this.flush);
+    }
+  }
+
+  private copy(bytes: Uint8Array): number {
+    const offset = this.arenaBytes;
+    this.arena.set(bytes, offset);
+    this.arenaBytes = offset + bytes.length;
+    return offset;
+  }
+
+  private readonly onBatch = (count: number, data?: Buffer): void => {
+    const e = this.events;
+    for (let k = 0; k < count; k++) {
+      const i = k * P.EVENT_INTS;
+      const type = e[i];
+      const slot = e[i + 1];
+      const gen = e[i + 2];
+      const owner =
+        type === P.EV_ACCEPT ? this.listenerOwners.get(e[i + 3]) : this.connOwners.get(gen * P.SLOT_LIMIT + slot);
+      if (owner === undefined) continue;
+      owner.take(type, slot, gen, e[i + 3], e[i + 4], e[i + 5], data);
+      this.touched.add(owner);
+    }
+    for (const owner of this.touched) owner.endBatch();
+    this.touched.clear();
+  };
+}
