@@ -116,6 +116,10 @@ export interface BackendStats {
   readonly batches: number;
   /** Kernel submissions (io_uring_enter, WSASend, socket writes). */
   readonly submits: number;
+  /** Native backends: the reactor's receive buffer pool, which grows under load and shrinks after. */
+  readonly recvBuffers?: number;
+  /** Native backends: how often the kernel found the receive buffer pool empty. */
+  readonly recvBufferShortages?: number;
 }
 
 export interface Backend {

@@ -186,6 +186,8 @@ export class NativeBackend implements Backend, LoopOwner {
       batches: this.batches,
       // Submissions are the reactor's, shared by every backend instance on this thread.
       submits: native.submits,
+      recvBuffers: native.recvBuffers,
+      recvBufferShortages: native.enobufs,
     };
   }
 
