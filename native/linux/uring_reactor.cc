@@ -608,12 +608,17 @@ void process(reactor* r) {
   if (!r->destroyed) {
     r->pool.note_use(buffers_used, now_ms());
     r->pool.commit();
-    deliver(r);
   }
+  // Commands JS issues from a batch can raise events of their own (a
+  // connection closed on the spot); deliver those too before sleeping.
+  for (int round = 0; round < 16 && !r->destroyed && r->event_count > 0; round++) deliver(r);
   r->in_process = false;
-  if (!r->destroyed) {
-    apply_commands(r);
-    submit(r);
+  if (r->destroyed) return;
+  apply_commands(r);
+  submit(r);
+  if (r->event_count > 0) {
+    uint64_t one = 1;
+    (void)!write(r->event_fd, &one, sizeof(one));
   }
 }
 

@@ -211,7 +211,11 @@ export class NativeLoop {
       const gen = e[i + 2];
       const owner =
         type === P.EV_ACCEPT ? this.listenerOwners.get(e[i + 3]) : this.connOwners.get(gen * P.SLOT_LIMIT + slot);
-      if (owner === undefined) continue;
+      if (owner === undefined) {
+        // Accepted just after its listener was closed: nobody will ever read it.
+        if (type === P.EV_ACCEPT) this.close(slot, gen, true);
+        continue;
+      }
       owner.take(type, slot, gen, e[i + 3], e[i + 4], e[i + 5], data);
       this.touched.add(owner);
     }
