@@ -15,7 +15,8 @@ export interface DispatchOptions {
 
 interface Route {
   readonly handler: PacketHandler;
-  readonly replyId: number;
+  /** The packet a returned reply is sent as, in the codec's terms. */
+  readonly replyKey: PacketKey;
 }
 
 /**
@@ -60,7 +61,8 @@ export class Dispatcher {
 
   handle(packet: PacketKey, handler: PacketHandler, reply?: PacketKey): void {
     const id = this.codec.idOf(packet);
-    this.routes.set(id, { handler, replyId: reply === undefined ? id : this.codec.idOf(reply) });
+    const replyId = reply === undefined ? id : this.codec.idOf(reply);
+    this.routes.set(id, { handler, replyKey: this.codec.keyOf(replyId) });
   }
 
   /**
@@ -107,7 +109,8 @@ export class Dispatcher {
       session.close('decode-error');
       return undefined;
     }
-    if (!this.routes.has(id)) {
+    const route = this.routes.get(id);
+    if (route === undefined) {
       if (this.closeOnUnknown) session.close('unknown-packet');
       else this.ignoredPackets++;
       return undefined;
@@ -119,7 +122,24 @@ export class Dispatcher {
       session.close('decode-error');
       return undefined;
     }
-    const ctx: PacketContext = { session, packetId: id, packet: this.codec.keyOf(id), message, state: {} };
+    if (this.chain === undefined && route.handler.length < 3) {
+      // The hot case: no middleware and a handler that takes no ctx, so none is built.
+      try {
+        const result = (route.handler as (session: Session, message: unknown) => unknown)(session, message);
+        if (!(result instanceof Promise)) {
+          this.reply(route, session, result);
+          return undefined;
+        }
+        return result.then(
+          (reply) => this.reply(route, session, reply),
+          (err: unknown) => this.fail(err, this.context(session, id, message)),
+        );
+      } catch (err) {
+        this.fail(err, this.context(session, id, message));
+        return undefined;
+      }
+    }
+    const ctx = this.context(session, id, message);
     let result: Promise<void> | undefined;
     try {
       result = this.chain === undefined ? this.runHandler(ctx) : this.chain(ctx);
@@ -130,19 +150,23 @@ export class Dispatcher {
     return result?.catch((err: unknown) => this.fail(err, ctx));
   }
 
+  private context(session: Session, packetId: number, message: unknown): PacketContext {
+    return { session, packetId, packet: this.codec.keyOf(packetId), message, state: {} };
+  }
+
   /** Runs the packet's handler and sends its reply; returns a promise only when the handler is async. */
   private readonly runHandler = (ctx: PacketContext): Promise<void> | undefined => {
     const route = this.routes.get(ctx.packetId)!;
     const result = route.handler(ctx.session, ctx.message, ctx);
-    if (result instanceof Promise) return result.then((reply) => this.reply(route, ctx, reply));
-    this.reply(route, ctx, result);
+    if (result instanceof Promise) return result.then((reply) => this.reply(route, ctx.session, reply));
+    this.reply(route, ctx.session, result);
     return undefined;
   };
 
-  private reply(route: Route, ctx: PacketContext, reply: unknown): void {
+  private reply(route: Route, session: Session, reply: unknown): void {
     // The session may have closed while an async handler ran; the reply has nowhere to go.
-    if (reply === undefined || !ctx.session.isOpen) return;
-    ctx.session.send(this.codec.keyOf(route.replyId), reply);
+    if (reply === undefined || !session.isOpen) return;
+    session.send(route.replyKey, reply);
   }
 
   private fail(error: unknown, ctx: PacketContext): void {
