@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <memory>
 #include <new>
 #include <vector>
@@ -54,6 +55,8 @@ uint32_t slot_of(uint64_t ud) { return static_cast<uint32_t>(ud); }
 constexpr int MAX_IOV = 64;
 // Completions copied out of the ring per pass.
 constexpr unsigned REAP_BATCH = 256;
+// Received bytes held for one delivery before JS gets a part of the wake-up.
+constexpr size_t STAGING_SOFT_LIMIT = 4 * 1024 * 1024;
 // After EMFILE the accept is re-armed after this pause, not in a hot loop.
 constexpr long ACCEPT_RETRY_NS = 100 * 1000 * 1000;
 
@@ -123,8 +126,10 @@ struct reactor {
   std::vector<std::unique_ptr<listener>> listeners;  // index = listener id
   uint32_t live_listeners = 0;
 
-  uint32_t event_count = 0;
-  std::vector<uint8_t> staging;  // this batch's received bytes
+  // Events wait here until a point where calling JS is safe (between
+  // completions, never inside one), then go out in chunks of event_capacity.
+  std::vector<int32_t> events;
+  std::vector<uint8_t> staging;  // the received bytes DATA events point into
   std::vector<uint32_t> dirty;   // slots that got new sends this flush
   bool in_process = false;
   bool destroyed = false;
@@ -161,32 +166,38 @@ void update_ref(reactor* r) {
 
 // -- events to JS -------------------------------------------------------------
 
-void deliver(reactor* r);
-
-void push_event(reactor* r, int32_t type, uint32_t slot, uint32_t gen, int32_t a, int32_t b, int32_t c) {
-  if (r->event_count == r->shared.event_capacity) deliver(r);
-  int32_t* e = r->shared.events + r->event_count * RP_EVENT_INTS;
-  e[0] = type;
-  e[1] = static_cast<int32_t>(slot);
-  e[2] = static_cast<int32_t>(gen);
-  e[3] = a;
-  e[4] = b;
-  e[5] = c;
-  r->event_count++;
-}
-
 int apply_commands(reactor* r);
 
+void push_event(reactor* r, int32_t type, uint32_t slot, uint32_t gen, int32_t a, int32_t b, int32_t c) {
+  r->events.insert(r->events.end(), {type, static_cast<int32_t>(slot), static_cast<int32_t>(gen), a, b, c});
+}
+
+bool has_events(reactor* r) { return !r->events.empty(); }
+
+// Hands JS everything pending, then applies what JS queued in response. Only
+// called between completions, so JS never runs while a handler holds a slot.
 void deliver(reactor* r) {
-  if (r->event_count == 0) return;
-  uint32_t count = r->event_count;
-  r->event_count = 0;
-  r->stats.batches++;
-  // JS copies the bytes before this returns, so staging is reusable after.
-  r->shared.deliver(r->shared.context, count, r->staging.data(), r->staging.size());
-  r->staging.clear();
-  if (r->destroyed) return;
-  apply_commands(r);
+  for (int round = 0; round < 16 && has_events(r) && !r->destroyed; round++) {
+    // JS may raise events while it runs (a flush that closes a connection on
+    // the spot appends a close): the size is read again after every call.
+    size_t delivered = 0;
+    while (!r->destroyed && delivered < r->events.size() / RP_EVENT_INTS) {
+      size_t waiting = r->events.size() / RP_EVENT_INTS - delivered;
+      uint32_t count = static_cast<uint32_t>(std::min<size_t>(waiting, r->shared.event_capacity));
+      std::memcpy(r->shared.events, r->events.data() + delivered * RP_EVENT_INTS,
+                  count * RP_EVENT_INTS * sizeof(int32_t));
+      delivered += count;
+      r->stats.batches++;
+      // JS copies the bytes before this returns.
+      r->shared.deliver(r->shared.context, count, r->staging.data(), r->staging.size());
+    }
+    if (r->destroyed) return;
+    r->events.erase(r->events.begin(), r->events.begin() + static_cast<std::ptrdiff_t>(delivered * RP_EVENT_INTS));
+    // Only completions add DATA, and none are handled while JS runs.
+    r->staging.clear();
+    // Sends and closes from the handlers; a close may raise an event of its own.
+    if (!r->destroyed) apply_commands(r);
+  }
 }
 
 // -- connections --------------------------------------------------------------
@@ -600,23 +611,23 @@ void process(reactor* r) {
       if (cqes[i]->flags & IORING_CQE_F_BUFFER) buffers_used++;
     }
     io_uring_cq_advance(&r->ring, n);
-    for (unsigned i = 0; i < n && !r->destroyed; i++) handle(r, batch[i]);
-    if (r->destroyed) break;
+    for (unsigned i = 0; i < n; i++) handle(r, batch[i]);
     r->pool.commit();
     if (n < REAP_BATCH) break;
+    // A long wake-up goes to JS in parts rather than piling up bytes.
+    if (r->staging.size() > STAGING_SOFT_LIMIT) deliver(r);
+    if (r->destroyed) break;
   }
   if (!r->destroyed) {
     r->pool.note_use(buffers_used, now_ms());
     r->pool.commit();
+    deliver(r);
   }
-  // Commands JS issues from a batch can raise events of their own (a
-  // connection closed on the spot); deliver those too before sleeping.
-  for (int round = 0; round < 16 && !r->destroyed && r->event_count > 0; round++) deliver(r);
   r->in_process = false;
   if (r->destroyed) return;
   apply_commands(r);
   submit(r);
-  if (r->event_count > 0) {
+  if (has_events(r)) {
     uint64_t one = 1;
     (void)!write(r->event_fd, &one, sizeof(one));
   }
@@ -706,6 +717,7 @@ int reactor_create(uv_loop_t* loop, const reactor_options& options, const reacto
   r->poll.data = r.get();
   uv_poll_start(&r->poll, UV_READABLE, on_poll);
   r->staging.reserve(64 * 1024);
+  r->events.reserve(1024 * RP_EVENT_INTS);
   *out = r.release();
   update_ref(*out);
   return 0;
@@ -792,7 +804,7 @@ int reactor_flush(reactor* r) {
     submit(r);
     // Events raised here (a connection closed on the spot) go out with the
     // next wake-up; poke the eventfd so there is one.
-    if (r->event_count > 0) {
+    if (has_events(r)) {
       uint64_t one = 1;
       if (write(r->event_fd, &one, sizeof(one)) < 0) ret = ret == 0 ? -errno : ret;
     }
