@@ -1,4 +1,4 @@
-import { packetPayload, readPacketId, type Framing } from '../framing';
+import { PACKET_ID_BYTES, readPacketIdAt, type Framing } from '../framing';
 import type { PacketKey, Session } from '../session';
 import type { Codec } from './codec';
 import { compose, type Middleware } from './compose';
@@ -70,13 +70,13 @@ export class Dispatcher {
    * any middleware chain) of a session is pending, its later packets wait.
    * Different sessions never wait for each other.
    */
-  readonly dispatch = (session: Session, body: Buffer): void => {
+  readonly dispatch = (session: Session, buffer: Buffer, start: number, end: number): void => {
     if (session.waitingFrames !== undefined) {
       if (session.waitingFrames.length >= MAX_WAITING_FRAMES) session.close('backpressure');
-      else session.waitingFrames.push(body);
+      else session.waitingFrames.push(buffer.subarray(start, end));
       return;
     }
-    const pending = this.process(session, body);
+    const pending = this.process(session, buffer, start, end);
     if (pending !== undefined) this.holdUntil(session, pending);
   };
 
@@ -88,7 +88,8 @@ export class Dispatcher {
   private resume(session: Session): void {
     const waiting = session.waitingFrames!;
     while (waiting.length > 0 && session.isOpen) {
-      const pending = this.process(session, waiting.shift()!);
+      const body = waiting.shift()!;
+      const pending = this.process(session, body, 0, body.length);
       if (pending !== undefined) {
         void pending.then(() => this.resume(session));
         return;
@@ -98,17 +99,16 @@ export class Dispatcher {
   }
 
   /** Handles one frame; returns a promise that settles (never rejects) when the handling was async. */
-  private process(session: Session, body: Buffer): Promise<void> | undefined {
+  private process(session: Session, buffer: Buffer, start: number, end: number): Promise<void> | undefined {
     if (!session.isOpen) return undefined;
     let id: number;
-    let payload: Buffer;
     try {
-      id = readPacketId(body, this.framing);
-      payload = packetPayload(body);
+      id = readPacketIdAt(buffer, start, end, this.framing);
     } catch {
       session.close('decode-error');
       return undefined;
     }
+    const payload = buffer.subarray(start + PACKET_ID_BYTES, end);
     const route = this.routes.get(id);
     if (route === undefined) {
       if (this.closeOnUnknown) session.close('unknown-packet');

@@ -35,6 +35,10 @@ export class FrameDecoder {
   // A header split across chunks is gathered here, so reading one never allocates.
   private readonly header: Buffer;
   private failure: RingportError | undefined;
+  // The body just completed, as a range.
+  private out: Buffer = EMPTY;
+  private outStart = 0;
+  private outEnd = 0;
 
   /** @param framing settings from `resolveFraming`, trusted as valid. */
   constructor(framing: Framing) {
@@ -60,6 +64,17 @@ export class FrameDecoder {
    *   `maxFrameBytes`, after delivering the frames before it; and on every call after that.
    */
   push(chunk: Buffer, onFrame: (body: Buffer) => void): void {
+    this.pushRanges(chunk, (buffer, start, end) =>
+      onFrame(start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end)),
+    );
+  }
+
+  /**
+   * As `push`, but each frame is given as `buffer[start, end)` rather than as a
+   * view: the hot path makes no object per frame. The range is valid only
+   * during the call unless the caller takes a view of it.
+   */
+  pushRanges(chunk: Buffer, onFrame: (buffer: Buffer, start: number, end: number) => void): void {
     if (this.failure !== undefined) {
       throw new RingportError(this.failure.code, `frame decoder stopped by an earlier error: ${this.failure.message}`, {
         cause: this.failure,
@@ -78,11 +93,10 @@ export class FrameDecoder {
           this.state = READING_BODY;
           break;
         case READING_BODY: {
-          const body = this.readBody();
-          if (body === undefined) return;
+          if (!this.readBody()) return;
           // The state moves on before the callback so that a throwing callback leaves it consistent.
           this.state = READING_HEADER;
-          onFrame(body);
+          onFrame(this.out, this.outStart, this.outEnd);
           break;
         }
       }
@@ -101,11 +115,18 @@ export class FrameDecoder {
     return readUint(this.header, 0, lengthBytes, byteOrder);
   }
 
-  private readBody(): Buffer | undefined {
+  /** Sets `out[outStart, outEnd)` to the next body and returns true, or returns false until it has arrived. */
+  private readBody(): boolean {
     if (this.partial === undefined) {
-      if (this.bodyLength === 0) return EMPTY;
-      if (this.buffered === 0) return undefined;
-      if (this.buffers[0].length - this.offset >= this.bodyLength) return this.consume(this.bodyLength);
+      if (this.bodyLength === 0) return this.deliver(EMPTY, 0, 0);
+      if (this.buffered === 0) return false;
+      const first = this.buffers[0];
+      if (first.length - this.offset >= this.bodyLength) {
+        // Within one chunk: the body is a range of it, no copy.
+        const start = this.offset;
+        this.advance(this.bodyLength);
+        return this.deliver(first, start, start + this.bodyLength);
+      }
       // The frame is split. Its buffer grows with what has arrived (doubling, up to
       // the declared length) rather than being reserved in full from the header:
       // a peer that declares 1 MiB and sends one byte must not cost us 1 MiB.
@@ -120,20 +141,19 @@ export class FrameDecoder {
     }
     this.consumeInto(this.partial, this.filled, n);
     this.filled += n;
-    if (this.filled < this.bodyLength) return undefined;
+    if (this.filled < this.bodyLength) return false;
     // Growth stops at exactly the declared length, so the buffer is the whole body.
     const body = this.partial;
     this.partial = undefined;
     this.filled = 0;
-    return body;
+    return this.deliver(body, 0, body.length);
   }
 
-  /** Takes `n` bytes that lie in the first buffer, as a view of it. */
-  private consume(n: number): Buffer {
-    const first = this.buffers[0];
-    const view = this.offset === 0 && n === first.length ? first : first.subarray(this.offset, this.offset + n);
-    this.advance(n);
-    return view;
+  private deliver(buffer: Buffer, start: number, end: number): true {
+    this.out = buffer;
+    this.outStart = start;
+    this.outEnd = end;
+    return true;
   }
 
   /** Copies `n` buffered bytes into `dst` at `dstOffset`. */

@@ -15,8 +15,8 @@ export interface SessionTableOptions {
   idleTimeoutMs: number;
   /** Encodes one packet into one complete frame. */
   encode(packet: PacketKey, message: unknown): Buffer;
-  /** Every complete frame body, in arrival order per session. */
-  onFrame(session: Session, body: Buffer): void;
+  /** Every complete frame body, as `buffer[start, end)`, in arrival order per session. */
+  onFrame(session: Session, buffer: Buffer, start: number, end: number): void;
   onAccept?(session: InboundSession): void;
   onClose?(session: Session, reason: CloseReason, error: TransportError | undefined): void;
 }
@@ -37,7 +37,7 @@ export class SessionTable {
   readonly backend: Backend;
   readonly framing: Framing;
   readonly encode: (packet: PacketKey, message: unknown) => Buffer;
-  readonly onFrame: (session: Session, body: Buffer) => void;
+  readonly onFrame: (session: Session, buffer: Buffer, start: number, end: number) => void;
   /** Open and closing sessions, by session id. */
   readonly sessions = new Map<number, Session>();
   packetsIn = 0;

@@ -116,7 +116,7 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   receive(bytes: Buffer): void {
     if (this.state !== 'open') return;
     try {
-      this.decoder.push(bytes, this.onFrame);
+      this.decoder.pushRanges(bytes, this.onFrame);
     } catch (err) {
       if (err instanceof RingportError && err.code === ErrorCodes.FRAME_TOO_LARGE) {
         this.close('frame-too-large');
@@ -146,10 +146,10 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
     this.table.onClose(this, reason, this.closeError);
   }
 
-  private readonly onFrame = (body: Buffer): void => {
+  private readonly onFrame = (buffer: Buffer, start: number, end: number): void => {
     // A frame earlier in the same chunk may have closed the session.
     if (this.state !== 'open') return;
     this.table.packetsIn++;
-    this.table.onFrame(this, body);
+    this.table.onFrame(this, buffer, start, end);
   };
 }
