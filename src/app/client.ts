@@ -34,7 +34,7 @@ export class Client {
   private readonly endpoint: Endpoint;
   private readonly closed: Promise<void>;
 
-  /** @internal Use `connect()`. */
+  /** @internal Use `connect()` or `createClient()`. */
   constructor(options: ConnectOptions) {
     const policy = resolveReconnect(options.reconnect);
     let release!: () => void;
@@ -82,6 +82,16 @@ export class Client {
     this.session.close('closed');
     return this.closed;
   }
+}
+
+/**
+ * Creates a client and starts dialling at once, without waiting: `send`
+ * queues (within `reconnect.maxQueuedBytes`) until the connection is up,
+ * `client.session.whenOpen()` resolves when it is, and `close()` stops a dial
+ * that is still retrying.
+ */
+export function createClient(options: ConnectOptions): Client {
+  return new Client(options);
 }
 
 /**

@@ -1,6 +1,6 @@
 export { createServer, Server } from './server';
 export type { ServerOptions, ServerListenOptions, ServerStats, ServerEvents } from './server';
-export { connect, Client } from './client';
+export { connect, createClient, Client } from './client';
 export type { ConnectOptions, ClientEvents } from './client';
 export { ProtobufCodec, rawCodec } from './codec';
 export type { Codec } from './codec';

@@ -14,7 +14,8 @@ const RECONNECTABLE: ReadonlySet<CloseReason> = new Set(['peer-closed', 'error']
  * of its connection: it dials again with exponential backoff and jitter,
  * keeps its id, data and handlers, and emits `reconnecting` (attempt, delayMs)
  * and `reconnected`. Packets sent while it is not connected are queued up to
- * `maxQueuedBytes` and sent on reconnect; past that bound, or without a
+ * `maxQueuedBytes` and sent on reconnect, after whatever the `reconnected`
+ * listeners send; past that bound, or without a
  * policy, `send` throws `RP_ERR_NOT_CONNECTED`. If it cannot reconnect within
  * `maxRetries` it closes with reason `connect-failed`.
  */
@@ -91,13 +92,17 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
     }
     this.attach(connId, remoteAddress, remotePort);
     this.attempt = 0;
+    // `reconnected` listeners run before the queue is flushed, so what they
+    // send (a new login, say) reaches the server ahead of the queued packets.
+    if (this.everConnected) this.emit('reconnected');
     const queued = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
-    for (const frame of queued) super.sendFrame(frame);
-    if (this.everConnected) {
-      this.emit('reconnected');
-    } else {
+    for (const frame of queued) {
+      if (this.state !== 'open') break;
+      super.sendFrame(frame);
+    }
+    if (!this.everConnected) {
       this.everConnected = true;
       this.settleOpened();
     }

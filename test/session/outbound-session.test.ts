@@ -1,4 +1,4 @@
-import { connect, createServer, ErrorCodes, type Server } from '../../src';
+import { connect, createClient, createServer, ErrorCodes, type Server } from '../../src';
 import { backends } from '../support/backends';
 import { nextEvent, waitFor } from '../support/wait';
 
@@ -101,5 +101,36 @@ describe.each(backends)('outbound sessions on %s', (backend) => {
     client.send(1, Buffer.from('hello'));
     await waitFor(() => late.received.length === 1, 'packet after late start');
     await client.close();
+  });
+
+  it('sends what reconnected listeners send (a new login) ahead of the packets queued while down', async () => {
+    const first = await recordingServer(backend);
+    servers.push(first.server);
+    const client = await connect({ port: first.port, backend, reconnect: { initialDelayMs: 20, maxDelayMs: 100 } });
+    client.on('reconnected', () => client.send(1, Buffer.from('login')));
+    const lost = nextEvent(client.session, 'reconnecting');
+    await first.server.close({ drainMs: 100 });
+    await lost;
+    client.send(1, Buffer.from('queued'));
+    const second = await recordingServer(backend, first.port);
+    servers.push(second.server);
+    await waitFor(() => second.received.length === 2, 'login and queued packet');
+    expect(second.received).toEqual(['login', 'queued']);
+    await client.close();
+  });
+
+  it('createClient returns at once, and close() stops a dial that is still retrying', async () => {
+    const { server, port } = await recordingServer(backend);
+    await server.close();
+    const client = createClient({ port, backend, reconnect: { initialDelayMs: 20, maxDelayMs: 50 } });
+    let attempts = 0;
+    client.on('reconnecting', () => attempts++);
+    await waitFor(() => attempts >= 2, 'two retries');
+    await client.close();
+    await expect(client.session.whenOpen()).rejects.toMatchObject({ code: ErrorCodes.CLOSED });
+    const settled = attempts;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(attempts).toBe(settled);
+    expect(client.session.state).toBe('closed');
   });
 });
