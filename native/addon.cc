@@ -14,10 +14,35 @@ namespace ringport {
 
 namespace {
 
-std::string errno_code(int err) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+#define RP_HAVE_STRERRORNAME_NP 1
+#else
+// Without strerrorname_np (Windows' CRT among others): the values reactors return.
+#define RP_ERRNO_NAME(e) {e, #e}
+const struct {
+  int value;
+  const char* name;
+} errno_names[] = {
+    RP_ERRNO_NAME(EACCES), RP_ERRNO_NAME(EADDRINUSE), RP_ERRNO_NAME(EADDRNOTAVAIL), RP_ERRNO_NAME(EAFNOSUPPORT),
+    RP_ERRNO_NAME(EAGAIN), RP_ERRNO_NAME(EALREADY), RP_ERRNO_NAME(EBADF), RP_ERRNO_NAME(ECANCELED),
+    RP_ERRNO_NAME(ECONNABORTED), RP_ERRNO_NAME(ECONNREFUSED), RP_ERRNO_NAME(ECONNRESET), RP_ERRNO_NAME(EFAULT),
+    RP_ERRNO_NAME(EHOSTUNREACH), RP_ERRNO_NAME(EINPROGRESS), RP_ERRNO_NAME(EINTR), RP_ERRNO_NAME(EINVAL),
+    RP_ERRNO_NAME(EIO), RP_ERRNO_NAME(EISCONN), RP_ERRNO_NAME(EMFILE), RP_ERRNO_NAME(EMSGSIZE),
+    RP_ERRNO_NAME(ENETDOWN), RP_ERRNO_NAME(ENETUNREACH), RP_ERRNO_NAME(ENOBUFS), RP_ERRNO_NAME(ENOENT),
+    RP_ERRNO_NAME(ENOMEM), RP_ERRNO_NAME(ENOPROTOOPT), RP_ERRNO_NAME(ENOSYS), RP_ERRNO_NAME(ENOTCONN),
+    RP_ERRNO_NAME(ENOTSOCK), RP_ERRNO_NAME(ENOTSUP), RP_ERRNO_NAME(EOPNOTSUPP), RP_ERRNO_NAME(EPERM),
+    RP_ERRNO_NAME(EPIPE), RP_ERRNO_NAME(EPROTONOSUPPORT), RP_ERRNO_NAME(EPROTOTYPE), RP_ERRNO_NAME(ETIMEDOUT),
+};
+#endif
+
+std::string errno_code(int err) {
+#ifdef RP_HAVE_STRERRORNAME_NP
   const char* name = strerrorname_np(err);
   if (name != nullptr) return name;
+#else
+  for (const auto& e : errno_names) {
+    if (e.value == err) return e.name;
+  }
 #endif
   return "E" + std::to_string(err);
 }
@@ -25,8 +50,10 @@ std::string errno_code(int err) {
 // Throws an Error whose `code` is the errno name (EADDRINUSE, EPERM, ...).
 Napi::Value throw_errno(Napi::Env env, const char* what, int result) {
   int err = -result;
-  Napi::Error error = Napi::Error::New(env, std::string(what) + ": " + std::strerror(err));
-  error.Set("code", Napi::String::New(env, errno_code(err)));
+  std::string code = errno_code(err);
+  // The name too: not every C library describes every socket errno (Windows' says "Unknown error").
+  Napi::Error error = Napi::Error::New(env, std::string(what) + ": " + std::strerror(err) + " (" + code + ")");
+  error.Set("code", Napi::String::New(env, code));
   error.Set("errno", Napi::Number::New(env, -err));
   error.ThrowAsJavaScriptException();
   return env.Undefined();
@@ -98,7 +125,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       return;
     }
     int ret = reactor_create(loop, opts, mem, &reactor_);
-    if (ret < 0) throw_errno(env, "io_uring reactor", ret);
+    if (ret < 0) throw_errno(env, RINGPORT_MECHANISM " reactor", ret);
   }
 
   ~Reactor() override { Release(); }

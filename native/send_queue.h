@@ -4,8 +4,6 @@
 // broadcast to 500 peers is stored once.
 #pragma once
 
-#include <sys/uio.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -61,12 +59,14 @@ class send_queue {
     return true;
   }
 
-  // Describes up to `max` queued slices, oldest first; returns how many.
-  int fill_iovec(struct iovec* iov, int max) const {
+  // Calls put(index, data, length) for up to `max` queued slices, oldest
+  // first, and returns how many: a reactor fills its scatter-gather list
+  // (iovec, WSABUF) with it.
+  template <typename Put>
+  int peek(int max, Put&& put) const {
     int n = 0;
     for (uint32_t i = head_; i < tail_ && n < max; i++, n++) {
-      iov[n].iov_base = slices_[i].block->data() + slices_[i].offset;
-      iov[n].iov_len = slices_[i].length;
+      put(n, slices_[i].block->data() + slices_[i].offset, slices_[i].length);
     }
     return n;
   }

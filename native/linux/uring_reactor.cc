@@ -215,7 +215,8 @@ void arm_recv(reactor* r, uint32_t slot, conn& c) {
 void start_send(reactor* r, uint32_t slot, conn& c) {
   if (!c.iov) c.iov.reset(new (std::nothrow) struct iovec[MAX_IOV]);
   if (!c.iov) return;  // out of memory: the queue waits for the next flush
-  int n = c.queue.fill_iovec(c.iov.get(), MAX_IOV);
+  struct iovec* iov = c.iov.get();
+  int n = c.queue.peek(MAX_IOV, [iov](int i, uint8_t* data, uint32_t length) { iov[i] = {data, length}; });
   c.msg = {};
   c.msg.msg_iov = c.iov.get();
   c.msg.msg_iovlen = static_cast<size_t>(n);
