@@ -245,7 +245,9 @@ void begin_closing(reactor* r, uint32_t slot, conn& c, int32_t reason, int32_t e
   c.state = CS_CLOSING;
   c.close_reason = reason;
   c.close_errno = err;
-  c.queue.clear();
+  // A sendmsg in flight may still be reading the queued slices: they are
+  // released with the slot (finish_close), not before.
+  if (!c.send_inflight) c.queue.clear();
   r->shared.queued[slot] = 0;
   if (c.ops == 0) {
     finish_close(r, slot, c);

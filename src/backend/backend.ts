@@ -16,7 +16,8 @@
  *   takes ownership of `bytes`: the caller must not change them afterwards.
  * - `sendMany(connIds, bytes)` queues one buffer for many connections (a
  *   broadcast) with no per-recipient copy; the same limits apply to each.
- * - `close(connId, mode)`: `graceful` flushes what is queued and then closes;
+ * - `close(connId, mode)`: `graceful` flushes what is queued, sends FIN and
+ *   waits for the peer's, resetting instead once it makes no progress for 2 s;
  *   `abort` drops the queue and resets, and also cuts short a graceful close
  *   still in progress. Either way one `close` event follows with reason `local`.
  * - `closeListener(id)` stops accepting; `shutdown()` closes everything and

@@ -13,8 +13,12 @@ import { errnoName, type Addon } from './native-addon';
 import { NativeLoop, type LoopOwner } from './native-loop';
 import { PROTOCOL as P } from './native-protocol';
 
-/** As on net: after our FIN, how long the peer gets to send its own before we reset. */
-const LINGER_AFTER_FIN_MS = 2000;
+/**
+ * A graceful close that makes no progress for this long is reset: a peer
+ * that stops reading, or never answers our FIN, cannot hold a connection
+ * open (and its unread input cannot turn our close into a reset earlier).
+ */
+const STALLED_CLOSE_MS = 2000;
 
 interface NativeConn {
   readonly id: number;
@@ -159,10 +163,17 @@ export class NativeBackend implements Backend, LoopOwner {
     conn.closing = true;
     conn.reason = 'local';
     this.loop.close(conn.slot, conn.gen, mode === 'abort');
-    if (mode === 'graceful') {
-      conn.linger = setTimeout(() => this.loop.close(conn.slot, conn.gen, true), LINGER_AFTER_FIN_MS);
-      conn.linger.unref();
-    }
+    if (mode === 'graceful') this.watchGracefulClose(conn, Infinity);
+  }
+
+  /** Resets a graceful close that makes no progress (flushing, then waiting for the peer's FIN) for a while. */
+  private watchGracefulClose(conn: NativeConn, queuedBefore: number): void {
+    conn.linger = setTimeout(() => {
+      const queued = this.loop.queuedBytes(conn.slot);
+      if (queued > 0 && queued < queuedBefore) this.watchGracefulClose(conn, queued);
+      else this.loop.close(conn.slot, conn.gen, true);
+    }, STALLED_CLOSE_MS);
+    conn.linger.unref();
   }
 
   closeListener(listenerId: number): void {

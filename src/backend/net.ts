@@ -11,12 +11,12 @@ import type {
 } from './backend';
 
 /**
- * After a local graceful close has flushed and sent FIN, wait this long for
- * the peer's FIN before destroying the socket. Closing at once with unread
- * input pending would make the kernel send RST and could discard the tail of
- * what we just sent.
+ * A graceful close that makes no progress for this long is reset: a peer
+ * that stops reading, or never answers our FIN, cannot hold a connection
+ * open. (Closing at once after our FIN, with unread input pending, would make
+ * the kernel send RST and could discard the tail of what we just sent.)
  */
-const LINGER_AFTER_FIN_MS = 2000;
+const STALLED_CLOSE_MS = 2000;
 
 interface NetConn {
   readonly id: number;
@@ -131,9 +131,18 @@ export class NetBackend implements Backend {
       conn.socket.resetAndDestroy();
       return;
     }
-    conn.socket.end(() => {
-      setTimeout(() => conn.socket.destroy(), LINGER_AFTER_FIN_MS).unref();
-    });
+    conn.socket.end();
+    this.watchGracefulClose(conn, Infinity);
+  }
+
+  /** Resets a graceful close that makes no progress (flushing, then waiting for the peer's FIN) for a while. */
+  private watchGracefulClose(conn: NetConn, queuedBefore: number): void {
+    setTimeout(() => {
+      if (conn.socket.destroyed) return;
+      const queued = conn.socket.writableLength;
+      if (queued > 0 && queued < queuedBefore) this.watchGracefulClose(conn, queued);
+      else conn.socket.resetAndDestroy();
+    }, STALLED_CLOSE_MS).unref();
   }
 
   closeListener(listenerId: number): void {
