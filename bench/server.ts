@@ -1,0 +1,44 @@
+import type { BackendKind } from '../src';
+import { parseFlags } from './flags';
+import { exitWithParent, report, type ToServerMessage } from './ipc';
+import { startNodeNet } from './server/node-net';
+import { startRingport } from './server/ringport';
+import type { RunningServer } from './server/running-server';
+import { CpuMeter } from './stats';
+
+/**
+ * The server under test, in a process of its own so that it never shares a
+ * thread with the load generator:
+ *
+ *   node -r ts-node/register/transpile-only bench/server.ts --target ringport/net
+ *
+ * Targets are `ringport/<backend>` or one of the peers below. A new peer is
+ * one more entry here and one file in bench/server/.
+ */
+const peers: Record<string, () => Promise<RunningServer>> = {
+  'node:net': startNodeNet,
+};
+
+function start(target: string): Promise<RunningServer> {
+  if (target.startsWith('ringport/')) return startRingport(target.slice('ringport/'.length) as BackendKind);
+  const peer = peers[target];
+  if (peer === undefined) throw new Error(`unknown target '${target}': ringport/<backend> or ${Object.keys(peers).join(', ')}`);
+  return peer();
+}
+
+async function main(): Promise<void> {
+  const { target } = parseFlags(process.argv.slice(2), { target: 'ringport/net' });
+  exitWithParent();
+  const server = await start(target);
+  const cpu = new CpuMeter();
+  process.on('message', (message: ToServerMessage) => {
+    if (message.type === 'window-start') cpu.restart();
+    else void report({ type: 'window', cpuPercent: cpu.percentOfOneCore(), stats: server.stats?.() });
+  });
+  await report({ type: 'listening', port: server.port });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

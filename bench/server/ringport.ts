@@ -1,0 +1,25 @@
+import { createServer, type BackendKind } from '../../src';
+import { PacketIds } from '../wire';
+import type { RunningServer } from './running-server';
+
+/**
+ * The server under test: ringport as a game developer would write it, with
+ * raw packets (no codec) and the public API only.
+ */
+export async function startRingport(backend: BackendKind): Promise<RunningServer> {
+  const server = createServer({ backend });
+  server.handle(PacketIds.ECHO, (session, bytes: Buffer) => {
+    session.send(PacketIds.ECHO, bytes);
+  });
+  server.handle(PacketIds.BROADCAST, (_session, bytes: Buffer) => {
+    server.broadcast(PacketIds.BROADCAST, bytes);
+  });
+  server.handle(PacketIds.COUNT, () => {
+    const count = Buffer.allocUnsafe(4);
+    count.writeUInt32LE(server.sessions.size);
+    return count;
+  });
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  if (server.backend.kind !== backend) throw new Error(`asked for backend ${backend}, got ${server.backend.kind}`);
+  return { port, stats: () => server.stats() };
+}
