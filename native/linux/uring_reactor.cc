@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "../reactor.h"
+#include "../reactor_common.h"
 #include "../send_queue.h"
 #include "../slab.h"
 #include "buf_pool.h"
@@ -59,15 +60,6 @@ constexpr unsigned REAP_BATCH = 256;
 constexpr size_t STAGING_SOFT_LIMIT = 4 * 1024 * 1024;
 // After EMFILE the accept is re-armed after this pause, not in a hot loop.
 constexpr long ACCEPT_RETRY_NS = 100 * 1000 * 1000;
-
-enum conn_state : uint8_t {
-  CS_CONNECTING,
-  CS_OPEN,
-  CS_DRAINING,   // a local graceful close: flush the queue, then FIN
-  CS_FIN_SENT,   // FIN sent: wait for the peer's, so unread input cannot turn into a reset
-  CS_PEER_DONE,  // the peer sent FIN: flush the queue, then close
-  CS_CLOSING,    // operations cancelled: close once the last completes
-};
 
 struct conn {
   uint32_t gen = 0;
@@ -166,40 +158,6 @@ void update_ref(reactor* r) {
 
 // -- events to JS -------------------------------------------------------------
 
-int apply_commands(reactor* r);
-
-void push_event(reactor* r, int32_t type, uint32_t slot, uint32_t gen, int32_t a, int32_t b, int32_t c) {
-  r->events.insert(r->events.end(), {type, static_cast<int32_t>(slot), static_cast<int32_t>(gen), a, b, c});
-}
-
-bool has_events(reactor* r) { return !r->events.empty(); }
-
-// Hands JS everything pending, then applies what JS queued in response. Only
-// called between completions, so JS never runs while a handler holds a slot.
-void deliver(reactor* r) {
-  for (int round = 0; round < 16 && has_events(r) && !r->destroyed; round++) {
-    // JS may raise events while it runs (a flush that closes a connection on
-    // the spot appends a close): the size is read again after every call.
-    size_t delivered = 0;
-    while (!r->destroyed && delivered < r->events.size() / RP_EVENT_INTS) {
-      size_t waiting = r->events.size() / RP_EVENT_INTS - delivered;
-      uint32_t count = static_cast<uint32_t>(std::min<size_t>(waiting, r->shared.event_capacity));
-      std::memcpy(r->shared.events, r->events.data() + delivered * RP_EVENT_INTS,
-                  count * RP_EVENT_INTS * sizeof(int32_t));
-      delivered += count;
-      r->stats.batches++;
-      // JS copies the bytes before this returns.
-      r->shared.deliver(r->shared.context, count, r->staging.data(), r->staging.size());
-    }
-    if (r->destroyed) return;
-    r->events.erase(r->events.begin(), r->events.begin() + static_cast<std::ptrdiff_t>(delivered * RP_EVENT_INTS));
-    // Only completions add DATA, and none are handled while JS runs.
-    r->staging.clear();
-    // Sends and closes from the handlers; a close may raise an event of its own.
-    if (!r->destroyed) apply_commands(r);
-  }
-}
-
 // -- connections --------------------------------------------------------------
 
 void arm_recv(reactor* r, uint32_t slot, conn& c) {
@@ -271,122 +229,6 @@ void send_fin(reactor* r, uint32_t slot, conn& c) {
     return;
   }
   c.state = CS_FIN_SENT;
-}
-
-// The queue is empty: carry on with whatever close was waiting for it.
-void on_queue_empty(reactor* r, uint32_t slot, conn& c) {
-  if (c.state == CS_DRAINING) send_fin(r, slot, c);
-  else if (c.state == CS_PEER_DONE) begin_closing(r, slot, c, c.close_reason, 0);
-}
-
-void close_graceful(reactor* r, uint32_t slot, conn& c) {
-  switch (c.state) {
-    case CS_OPEN:
-      c.state = CS_DRAINING;
-      if (!c.send_inflight && c.queue.empty()) send_fin(r, slot, c);
-      break;
-    case CS_PEER_DONE:
-      c.close_reason = RP_CLOSE_LOCAL;
-      break;
-    case CS_CONNECTING:
-      begin_closing(r, slot, c, RP_CLOSE_LOCAL, 0);
-      break;
-    default:
-      break;
-  }
-}
-
-void queue_send(reactor* r, uint32_t slot, uint32_t gen, send_block* block, int32_t offset, int32_t length) {
-  conn* c = r->conns.find(slot, gen);
-  if (c == nullptr || c->state != CS_OPEN || length <= 0) return;
-  if (!c->queue.push(block, static_cast<uint32_t>(offset), static_cast<uint32_t>(length))) {
-    abort_conn(r, slot, *c, RP_CLOSE_ERROR, ENOMEM);
-    return;
-  }
-  r->stats.sends++;
-  if (!c->dirty) {
-    c->dirty = true;
-    r->dirty.push_back(slot);
-  }
-}
-
-int apply_commands(reactor* r) {
-  int32_t* control = r->shared.control;
-  int32_t command_ints = control[RP_CONTROL_COMMAND_INTS];
-  int32_t arena_bytes = control[RP_CONTROL_ARENA_BYTES];
-  control[RP_CONTROL_COMMAND_INTS] = 0;
-  control[RP_CONTROL_ARENA_BYTES] = 0;
-  if (command_ints <= 0) return 0;
-  if (static_cast<uint32_t>(command_ints) > r->shared.command_capacity ||
-      static_cast<uint32_t>(arena_bytes) > r->shared.arena_capacity || arena_bytes < 0) {
-    return -EINVAL;
-  }
-  // One copy of everything JS queued this turn; every send below is a slice of it.
-  send_block* block = nullptr;
-  if (arena_bytes > 0) {
-    block = send_block_new(r->shared.arena, static_cast<uint32_t>(arena_bytes));
-    if (block == nullptr) return -ENOMEM;
-  }
-  const int32_t* cmd = r->shared.commands;
-  int ret = 0;
-  for (int32_t i = 0; i < command_ints && ret == 0;) {
-    int32_t remaining = command_ints - i;
-    switch (cmd[i]) {
-      case RP_CMD_SEND:
-        if (remaining < 5 || cmd[i + 3] < 0 || cmd[i + 3] + cmd[i + 4] > arena_bytes) {
-          ret = -EINVAL;
-          break;
-        }
-        queue_send(r, static_cast<uint32_t>(cmd[i + 1]), static_cast<uint32_t>(cmd[i + 2]), block, cmd[i + 3],
-                   cmd[i + 4]);
-        i += 5;
-        break;
-      case RP_CMD_SEND_MANY: {
-        if (remaining < 4) {
-          ret = -EINVAL;
-          break;
-        }
-        int32_t offset = cmd[i + 1], length = cmd[i + 2], count = cmd[i + 3];
-        if (offset < 0 || offset + length > arena_bytes || count < 0 || remaining < 4 + 2 * count) {
-          ret = -EINVAL;
-          break;
-        }
-        for (int32_t k = 0; k < count; k++) {
-          queue_send(r, static_cast<uint32_t>(cmd[i + 4 + 2 * k]), static_cast<uint32_t>(cmd[i + 5 + 2 * k]), block,
-                     offset, length);
-        }
-        i += 4 + 2 * count;
-        break;
-      }
-      case RP_CMD_CLOSE: {
-        if (remaining < 4) {
-          ret = -EINVAL;
-          break;
-        }
-        uint32_t slot = static_cast<uint32_t>(cmd[i + 1]);
-        conn* c = r->conns.find(slot, static_cast<uint32_t>(cmd[i + 2]));
-        if (c != nullptr) {
-          if (cmd[i + 3] == 0) close_graceful(r, slot, *c);
-          else if (c->state != CS_CLOSING) abort_conn(r, slot, *c, RP_CLOSE_LOCAL, 0);
-        }
-        i += 4;
-        break;
-      }
-      default:
-        ret = -EINVAL;
-    }
-  }
-  if (block != nullptr) send_block_unref(block);
-  for (uint32_t slot : r->dirty) {
-    conn& c = r->conns.at(slot);
-    c.dirty = false;
-    if (!c.in_use || c.state == CS_CLOSING) continue;
-    r->shared.queued[slot] = static_cast<uint32_t>(c.queue.bytes());
-    if (c.queue.bytes() > c.high_water_mark) c.over_high = true;
-    if (!c.send_inflight && !c.queue.empty()) start_send(r, slot, c);
-  }
-  r->dirty.clear();
-  return ret;
 }
 
 // -- completions --------------------------------------------------------------

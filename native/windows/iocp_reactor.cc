@@ -22,6 +22,7 @@
 //   only when the last one has come back, and each request carries the slot's
 //   generation, so no completion can reach a connection that reused the slot.
 #include "../reactor.h"
+#include "../reactor_common.h"
 
 #include <atomic>
 #include <cerrno>
@@ -60,15 +61,6 @@ constexpr DWORD ACCEPT_RETRY_MS = 100;
 constexpr DWORD ACCEPT_ADDRESS_BYTES = sizeof(sockaddr_in6) + 16;
 // Bytes read from one connection per wake-up before the others get a turn.
 constexpr uint32_t READ_BUDGET = 256 * 1024;
-
-enum conn_state : uint8_t {
-  CS_CONNECTING,
-  CS_OPEN,
-  CS_DRAINING,   // a local graceful close: flush the queue, then FIN
-  CS_FIN_SENT,   // FIN sent: wait for the peer's, so unread input cannot turn into a reset
-  CS_PEER_DONE,  // the peer sent FIN: flush the queue, then close
-  CS_CLOSING,    // requests cancelled: close once the last returns
-};
 
 struct conn {
   uint32_t gen = 0;
@@ -132,8 +124,9 @@ struct reactor {
   std::vector<completion> ready;  // requests that finished at once, for the next wake-up
   std::unique_ptr<uint8_t[]> scratch;  // one recv's worth
 
-  uint32_t event_count = 0;
-  std::vector<uint8_t> staging;  // this batch's received bytes
+  // Events for JS wait here (see reactor_common.h).
+  std::vector<int32_t> events;
+  std::vector<uint8_t> staging;  // the received bytes DATA events point into
   std::vector<uint32_t> dirty;   // slots that got new sends this flush
   bool in_process = false;
   bool destroyed = false;
@@ -198,34 +191,6 @@ void update_ref(reactor* r) {
 }
 
 // -- events to JS -------------------------------------------------------------
-
-void deliver(reactor* r);
-
-void push_event(reactor* r, int32_t type, uint32_t slot, uint32_t gen, int32_t a, int32_t b, int32_t c) {
-  if (r->event_count == r->shared.event_capacity) deliver(r);
-  int32_t* e = r->shared.events + r->event_count * RP_EVENT_INTS;
-  e[0] = type;
-  e[1] = static_cast<int32_t>(slot);
-  e[2] = static_cast<int32_t>(gen);
-  e[3] = a;
-  e[4] = b;
-  e[5] = c;
-  r->event_count++;
-}
-
-int apply_commands(reactor* r);
-
-void deliver(reactor* r) {
-  if (r->event_count == 0) return;
-  uint32_t count = r->event_count;
-  r->event_count = 0;
-  r->stats.batches++;
-  // JS copies the bytes before this returns, so staging is reusable after.
-  r->shared.deliver(r->shared.context, count, r->staging.data(), r->staging.size());
-  r->staging.clear();
-  if (r->destroyed) return;
-  apply_commands(r);
-}
 
 // -- connections --------------------------------------------------------------
 
@@ -300,122 +265,6 @@ void send_fin(reactor* r, uint32_t slot, conn& c) {
   c.state = CS_FIN_SENT;
 }
 
-// The queue is empty: carry on with whatever close was waiting for it.
-void on_queue_empty(reactor* r, uint32_t slot, conn& c) {
-  if (c.state == CS_DRAINING) send_fin(r, slot, c);
-  else if (c.state == CS_PEER_DONE) begin_closing(r, slot, c, c.close_reason, 0);
-}
-
-void close_graceful(reactor* r, uint32_t slot, conn& c) {
-  switch (c.state) {
-    case CS_OPEN:
-      c.state = CS_DRAINING;
-      if (!c.send_inflight && c.queue.empty()) send_fin(r, slot, c);
-      break;
-    case CS_PEER_DONE:
-      c.close_reason = RP_CLOSE_LOCAL;
-      break;
-    case CS_CONNECTING:
-      begin_closing(r, slot, c, RP_CLOSE_LOCAL, 0);
-      break;
-    default:
-      break;
-  }
-}
-
-void queue_send(reactor* r, uint32_t slot, uint32_t gen, send_block* block, int32_t offset, int32_t length) {
-  conn* c = r->conns.find(slot, gen);
-  if (c == nullptr || c->state != CS_OPEN || length <= 0) return;
-  if (!c->queue.push(block, static_cast<uint32_t>(offset), static_cast<uint32_t>(length))) {
-    abort_conn(r, slot, *c, RP_CLOSE_ERROR, ENOMEM);
-    return;
-  }
-  r->stats.sends++;
-  if (!c->dirty) {
-    c->dirty = true;
-    r->dirty.push_back(slot);
-  }
-}
-
-int apply_commands(reactor* r) {
-  int32_t* control = r->shared.control;
-  int32_t command_ints = control[RP_CONTROL_COMMAND_INTS];
-  int32_t arena_bytes = control[RP_CONTROL_ARENA_BYTES];
-  control[RP_CONTROL_COMMAND_INTS] = 0;
-  control[RP_CONTROL_ARENA_BYTES] = 0;
-  if (command_ints <= 0) return 0;
-  if (static_cast<uint32_t>(command_ints) > r->shared.command_capacity ||
-      static_cast<uint32_t>(arena_bytes) > r->shared.arena_capacity || arena_bytes < 0) {
-    return -EINVAL;
-  }
-  // One copy of everything JS queued this turn; every send below is a slice of it.
-  send_block* block = nullptr;
-  if (arena_bytes > 0) {
-    block = send_block_new(r->shared.arena, static_cast<uint32_t>(arena_bytes));
-    if (block == nullptr) return -ENOMEM;
-  }
-  const int32_t* cmd = r->shared.commands;
-  int ret = 0;
-  for (int32_t i = 0; i < command_ints && ret == 0;) {
-    int32_t remaining = command_ints - i;
-    switch (cmd[i]) {
-      case RP_CMD_SEND:
-        if (remaining < 5 || cmd[i + 3] < 0 || cmd[i + 3] + cmd[i + 4] > arena_bytes) {
-          ret = -EINVAL;
-          break;
-        }
-        queue_send(r, static_cast<uint32_t>(cmd[i + 1]), static_cast<uint32_t>(cmd[i + 2]), block, cmd[i + 3],
-                   cmd[i + 4]);
-        i += 5;
-        break;
-      case RP_CMD_SEND_MANY: {
-        if (remaining < 4) {
-          ret = -EINVAL;
-          break;
-        }
-        int32_t offset = cmd[i + 1], length = cmd[i + 2], count = cmd[i + 3];
-        if (offset < 0 || offset + length > arena_bytes || count < 0 || remaining < 4 + 2 * count) {
-          ret = -EINVAL;
-          break;
-        }
-        for (int32_t k = 0; k < count; k++) {
-          queue_send(r, static_cast<uint32_t>(cmd[i + 4 + 2 * k]), static_cast<uint32_t>(cmd[i + 5 + 2 * k]), block,
-                     offset, length);
-        }
-        i += 4 + 2 * count;
-        break;
-      }
-      case RP_CMD_CLOSE: {
-        if (remaining < 4) {
-          ret = -EINVAL;
-          break;
-        }
-        uint32_t slot = static_cast<uint32_t>(cmd[i + 1]);
-        conn* c = r->conns.find(slot, static_cast<uint32_t>(cmd[i + 2]));
-        if (c != nullptr) {
-          if (cmd[i + 3] == 0) close_graceful(r, slot, *c);
-          else if (c->state != CS_CLOSING) abort_conn(r, slot, *c, RP_CLOSE_LOCAL, 0);
-        }
-        i += 4;
-        break;
-      }
-      default:
-        ret = -EINVAL;
-    }
-  }
-  if (block != nullptr) send_block_unref(block);
-  for (uint32_t slot : r->dirty) {
-    conn& c = r->conns.at(slot);
-    c.dirty = false;
-    if (!c.in_use || c.state == CS_CLOSING) continue;
-    r->shared.queued[slot] = static_cast<uint32_t>(c.queue.bytes());
-    if (c.queue.bytes() > c.high_water_mark) c.over_high = true;
-    if (!c.send_inflight && !c.queue.empty()) start_send(r, slot, c);
-  }
-  r->dirty.clear();
-  return ret;
-}
-
 // -- completions --------------------------------------------------------------
 
 // The peer's FIN. As node:net does by default, flush what is queued, then close.
@@ -441,12 +290,6 @@ void read_input(reactor* r, uint32_t slot, uint32_t gen) {
   const int chunk = static_cast<int>(r->options.recv_buffer_bytes);
   uint32_t budget = READ_BUDGET;
   for (;;) {
-    if (r->event_count == r->shared.event_capacity) {
-      // A full batch goes to JS first, and JS may close this connection.
-      deliver(r);
-      c = r->conns.find(slot, gen);
-      if (r->destroyed || c == nullptr || c->state == CS_CLOSING) return;
-    }
     int n = recv(c->sock, reinterpret_cast<char*>(r->scratch.get()), chunk, 0);
     if (n > 0) {
       // Bytes that arrive after this side began closing are dropped, as on net.
@@ -726,16 +569,14 @@ void process(reactor* r) {
   // Requests that finished at once come first: they are the older ones.
   r->batch.swap(r->ready);
   r->port.take(&r->batch);
-  for (size_t i = 0; i < r->batch.size() && !r->destroyed; i++) handle(r, r->batch[i]);
+  for (size_t i = 0; i < r->batch.size(); i++) handle(r, r->batch[i]);
   r->batch.clear();
-  // Commands JS issues from a batch can raise events of their own (a
-  // connection closed on the spot); deliver those too before sleeping.
-  for (int round = 0; round < 16 && !r->destroyed && r->event_count > 0; round++) deliver(r);
+  deliver(r);
   r->in_process = false;
   if (r->destroyed) return;
   apply_commands(r);
   // Requests that finished at once, and events still held, get the next wake-up.
-  if (r->event_count > 0 || !r->ready.empty()) wake(r);
+  if (has_events(r) || !r->ready.empty()) wake(r);
 }
 
 void on_async(uv_async_t* handle) {
@@ -891,7 +732,7 @@ int reactor_flush(reactor* r) {
   // Inside a wake-up the reactor looks at `ready` at its end; from a JS timer,
   // what finished at once and events raised here (a connection closed on the
   // spot) need a wake-up of their own.
-  if (!r->in_process && (r->event_count > 0 || !r->ready.empty())) wake(r);
+  if (!r->in_process && (has_events(r) || !r->ready.empty())) wake(r);
   return ret;
 }
 
