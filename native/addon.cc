@@ -74,6 +74,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
                            InstanceMethod<&Reactor::Connect>("connect"),
                            InstanceMethod<&Reactor::Flush>("flush"),
                            InstanceMethod<&Reactor::Peer>("peer"),
+                           InstanceMethod<&Reactor::Unsent>("unsent"),
                            InstanceMethod<&Reactor::Stats>("stats"),
                            InstanceMethod<&Reactor::Destroy>("destroy"),
                        });
@@ -200,6 +201,21 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     int ret = reactor_flush(reactor_);
     if (ret < 0) return throw_errno(env, "flush", ret);
     return env.Undefined();
+  }
+
+  // unsent(slot, gen) -> [bytes, kernelCounted] or undefined once the connection is gone
+  Napi::Value Unsent(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    uint64_t bytes = 0;
+    bool kernel_counted = false;
+    int ret = reactor_unsent(reactor_, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+                             &bytes, &kernel_counted);
+    if (ret < 0) return env.Undefined();
+    Napi::Array result = Napi::Array::New(env, 2);
+    result.Set(0u, Napi::Number::New(env, static_cast<double>(bytes)));
+    result.Set(1u, Napi::Boolean::New(env, kernel_counted));
+    return result;
   }
 
   // peer(slot, gen) -> [host, port] or undefined

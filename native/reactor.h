@@ -84,6 +84,11 @@ int reactor_connect(reactor* r, const char* ip, int port, const water_marks& mar
 // Applies the commands JS wrote since the last flush and submits once.
 int reactor_flush(reactor* r);
 
+// Bytes of a connection not yet taken by the peer: its queue, plus, where
+// *kernel_counted says so, what the kernel has not had acknowledged. A
+// closing connection's progress is judged by it.
+int reactor_unsent(reactor* r, uint32_t slot, uint32_t gen, uint64_t* bytes, bool* kernel_counted);
+
 // The peer address of a connection as text, for the rare non-IPv4 peer.
 int reactor_peer(reactor* r, uint32_t slot, uint32_t gen, char* host, size_t host_length, int* port);
 

@@ -10,7 +10,9 @@
 // been reused is recognised and dropped.
 #include <liburing.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -655,6 +657,20 @@ int reactor_flush(reactor* r) {
     }
   }
   return ret;
+}
+
+int reactor_unsent(reactor* r, uint32_t slot, uint32_t gen, uint64_t* bytes, bool* kernel_counted) {
+  conn* c = r->conns.find(slot, gen);
+  if (c == nullptr) return -ENOENT;
+  *bytes = c->queue.bytes();
+  *kernel_counted = false;
+  int outq = 0;
+  // SIOCOUTQ: bytes in the socket's send queue the peer has not acknowledged.
+  if (c->fd >= 0 && ioctl(c->fd, SIOCOUTQ, &outq) == 0) {
+    *bytes += static_cast<uint64_t>(outq);
+    *kernel_counted = true;
+  }
+  return 0;
 }
 
 int reactor_peer(reactor* r, uint32_t slot, uint32_t gen, char* host, size_t host_length, int* port) {

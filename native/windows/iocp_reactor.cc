@@ -736,6 +736,15 @@ int reactor_flush(reactor* r) {
   return ret;
 }
 
+int reactor_unsent(reactor* r, uint32_t slot, uint32_t gen, uint64_t* bytes, bool* kernel_counted) {
+  conn* c = r->conns.find(slot, gen);
+  if (c == nullptr) return -ENOENT;
+  // Winsock has no portable count of unacknowledged bytes: the queue only.
+  *bytes = c->queue.bytes();
+  *kernel_counted = false;
+  return 0;
+}
+
 int reactor_peer(reactor* r, uint32_t slot, uint32_t gen, char* host, size_t host_length, int* port) {
   conn* c = r->conns.find(slot, gen);
   if (c == nullptr) return -ENOENT;

@@ -33,6 +33,7 @@ export interface NativeReactor {
   connect(ip: string, port: number, high: number, low: number): number;
   flush(): void;
   peer(slot: number, gen: number): [string, number] | undefined;
+  unsent(slot: number, gen: number): [number, boolean] | undefined;
   stats(): Record<string, number>;
   destroy(): void;
 }

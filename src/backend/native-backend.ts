@@ -9,16 +9,10 @@ import type {
   ListenOptions,
   TransportCloseReason,
 } from './backend';
+import { watchGracefulClose } from './graceful-close';
 import { errnoName, type Addon } from './native-addon';
 import { NativeLoop, type LoopOwner } from './native-loop';
 import { PROTOCOL as P } from './native-protocol';
-
-/**
- * A graceful close that makes no progress for this long is reset: a peer
- * that stops reading, or never answers our FIN, cannot hold a connection
- * open (and its unread input cannot turn our close into a reset earlier).
- */
-const STALLED_CLOSE_MS = 2000;
 
 interface NativeConn {
   readonly id: number;
@@ -28,7 +22,6 @@ interface NativeConn {
   closing: boolean;
   /** Set when this side decided why the connection ends (backpressure); otherwise the reactor says. */
   reason: TransportCloseReason | undefined;
-  linger: NodeJS.Timeout | undefined;
 }
 
 let sharedLoop: NativeLoop | undefined;
@@ -163,17 +156,15 @@ export class NativeBackend implements Backend, LoopOwner {
     conn.closing = true;
     conn.reason = 'local';
     this.loop.close(conn.slot, conn.gen, mode === 'abort');
-    if (mode === 'graceful') this.watchGracefulClose(conn, Infinity);
-  }
-
-  /** Resets a graceful close that makes no progress (flushing, then waiting for the peer's FIN) for a while. */
-  private watchGracefulClose(conn: NativeConn, queuedBefore: number): void {
-    conn.linger = setTimeout(() => {
-      const queued = this.loop.queuedBytes(conn.slot);
-      if (queued > 0 && queued < queuedBefore) this.watchGracefulClose(conn, queued);
-      else this.loop.close(conn.slot, conn.gen, true);
-    }, STALLED_CLOSE_MS);
-    conn.linger.unref();
+    if (mode === 'graceful') {
+      watchGracefulClose(
+        () => {
+          const unsent = this.conns.has(conn.id) ? this.loop.reactor.unsent(conn.slot, conn.gen) : undefined;
+          return unsent && { bytes: unsent[0] + this.loop.queuedBytes(conn.slot) - this.loop.queued[conn.slot], kernelCounted: unsent[1] };
+        },
+        () => this.loop.close(conn.slot, conn.gen, true),
+      );
+    }
   }
 
   closeListener(listenerId: number): void {
@@ -275,13 +266,11 @@ export class NativeBackend implements Backend, LoopOwner {
       connected,
       closing: false,
       reason: undefined,
-      linger: undefined,
     });
     this.loop.own(connId, this);
   }
 
   private forget(conn: NativeConn): void {
-    if (conn.linger !== undefined) clearTimeout(conn.linger);
     this.conns.delete(conn.id);
     this.loop.disown(conn.id);
     if (this.conns.size === 0) this.onEmpty?.();

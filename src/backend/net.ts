@@ -9,14 +9,7 @@ import type {
   TransportCloseReason,
   TransportError,
 } from './backend';
-
-/**
- * A graceful close that makes no progress for this long is reset: a peer
- * that stops reading, or never answers our FIN, cannot hold a connection
- * open. (Closing at once after our FIN, with unread input pending, would make
- * the kernel send RST and could discard the tail of what we just sent.)
- */
-const STALLED_CLOSE_MS = 2000;
+import { watchGracefulClose } from './graceful-close';
 
 interface NetConn {
   readonly id: number;
@@ -132,17 +125,11 @@ export class NetBackend implements Backend {
       return;
     }
     conn.socket.end();
-    this.watchGracefulClose(conn, Infinity);
-  }
-
-  /** Resets a graceful close that makes no progress (flushing, then waiting for the peer's FIN) for a while. */
-  private watchGracefulClose(conn: NetConn, queuedBefore: number): void {
-    setTimeout(() => {
-      if (conn.socket.destroyed) return;
-      const queued = conn.socket.writableLength;
-      if (queued > 0 && queued < queuedBefore) this.watchGracefulClose(conn, queued);
-      else conn.socket.resetAndDestroy();
-    }, STALLED_CLOSE_MS).unref();
+    // node:net shows only its own queue, not the kernel's.
+    watchGracefulClose(
+      () => (conn.socket.destroyed ? undefined : { bytes: conn.socket.writableLength, kernelCounted: false }),
+      () => conn.socket.resetAndDestroy(),
+    );
   }
 
   closeListener(listenerId: number): void {
