@@ -18,7 +18,6 @@ interface NativeConn {
   readonly id: number;
   readonly slot: number;
   readonly gen: number;
-  connected: boolean;
   closing: boolean;
   /** Set when this side decided why the connection ends (backpressure); otherwise the reactor says. */
   reason: TransportCloseReason | undefined;
@@ -102,19 +101,20 @@ export class NativeBackend implements Backend, LoopOwner {
       setImmediate(() => this.options.onEvents([{ type: 'connect', connId: failedId, remoteAddress: host, remotePort: port, error }]));
       return failedId;
     }
-    this.track(id, false);
+    this.track(id);
     return id;
   }
 
   send(connId: number, bytes: Uint8Array): boolean {
-    const conn = this.conns.get(connId);
-    if (conn === undefined || conn.closing || !conn.connected) return false;
-    const queued = this.loop.queuedBytes(conn.slot) + bytes.length;
+    const slot = connId % P.SLOT_LIMIT;
+    const gen = (connId - slot) / P.SLOT_LIMIT;
+    if (connId < 0 || this.loop.sendable[slot] !== gen + 1) return false;
+    const queued = this.loop.queuedBytes(slot) + bytes.length;
     if (queued > this.options.maxQueueBytes) {
-      this.abortWith(conn, 'backpressure');
+      this.abortWith(this.conns.get(connId)!, 'backpressure');
       return false;
     }
-    this.loop.send(conn.slot, conn.gen, bytes);
+    this.loop.send(slot, gen, bytes);
     this.sends++;
     this.bytesOut += bytes.length;
     return queued <= this.options.highWaterMarkBytes;
@@ -124,15 +124,18 @@ export class NativeBackend implements Backend, LoopOwner {
     if (this.targets.length < 2 * connIds.length) this.targets = new Int32Array(2 * connIds.length);
     const targets = this.targets;
     let pairs = 0;
+    const sendable = this.loop.sendable;
     for (let i = 0; i < connIds.length; i++) {
-      const conn = this.conns.get(connIds[i]);
-      if (conn === undefined || conn.closing || !conn.connected) continue;
-      if (this.loop.queuedBytes(conn.slot) + bytes.length > this.options.maxQueueBytes) {
-        this.abortWith(conn, 'backpressure');
+      const connId = connIds[i];
+      const slot = connId % P.SLOT_LIMIT;
+      const gen = (connId - slot) / P.SLOT_LIMIT;
+      if (connId < 0 || sendable[slot] !== gen + 1) continue;
+      if (this.loop.queuedBytes(slot) + bytes.length > this.options.maxQueueBytes) {
+        this.abortWith(this.conns.get(connId)!, 'backpressure');
         continue;
       }
-      targets[2 * pairs] = conn.slot;
-      targets[2 * pairs + 1] = conn.gen;
+      targets[2 * pairs] = slot;
+      targets[2 * pairs + 1] = gen;
       pairs++;
     }
     this.loop.sendMany(targets, pairs, bytes);
@@ -155,6 +158,7 @@ export class NativeBackend implements Backend, LoopOwner {
     }
     conn.closing = true;
     conn.reason = 'local';
+    this.unsendable(conn);
     this.loop.close(conn.slot, conn.gen, mode === 'abort');
     if (mode === 'graceful') {
       watchGracefulClose(
@@ -208,7 +212,8 @@ export class NativeBackend implements Backend, LoopOwner {
     const connId = gen * P.SLOT_LIMIT + slot;
     switch (type) {
       case P.EV_ACCEPT: {
-        this.track(connId, true);
+        this.track(connId);
+        this.loop.sendable[slot] = gen + 1;
         const remoteAddress = c !== 0 ? ipv4Text(c) : (this.loop.reactor.peer(slot, gen)?.[0] ?? '');
         this.pending.push({ type: 'accept', listenerId: a, connId, remoteAddress, remotePort: b });
         break;
@@ -222,7 +227,7 @@ export class NativeBackend implements Backend, LoopOwner {
           this.forget(conn);
           this.pending.push({ type: 'connect', connId, remoteAddress, remotePort: b, error: { code, message: `connect ${code}` } });
         } else {
-          conn.connected = true;
+          this.loop.sendable[slot] = gen + 1;
           this.pending.push({ type: 'connect', connId, remoteAddress, remotePort: b });
         }
         break;
@@ -258,12 +263,11 @@ export class NativeBackend implements Backend, LoopOwner {
     this.options.onEvents(batch);
   }
 
-  private track(connId: number, connected: boolean): void {
+  private track(connId: number): void {
     this.conns.set(connId, {
       id: connId,
       slot: connId % P.SLOT_LIMIT,
       gen: Math.floor(connId / P.SLOT_LIMIT),
-      connected,
       closing: false,
       reason: undefined,
     });
@@ -271,14 +275,20 @@ export class NativeBackend implements Backend, LoopOwner {
   }
 
   private forget(conn: NativeConn): void {
+    this.unsendable(conn);
     this.conns.delete(conn.id);
     this.loop.disown(conn.id);
     if (this.conns.size === 0) this.onEmpty?.();
   }
 
+  private unsendable(conn: NativeConn): void {
+    if (this.loop.sendable[conn.slot] === conn.gen + 1) this.loop.sendable[conn.slot] = 0;
+  }
+
   private abortWith(conn: NativeConn, reason: TransportCloseReason): void {
     if (conn.closing) return;
     conn.closing = true;
+    this.unsendable(conn);
     conn.reason = reason;
     this.loop.close(conn.slot, conn.gen, true);
   }

@@ -30,6 +30,12 @@ export class NativeLoop {
   readonly reactor: NativeReactor;
   /** Bytes queued natively per slot, kept current by the reactor. */
   readonly queued: Uint32Array;
+  /**
+   * Per slot, the generation + 1 of a connection that may be sent to now (open,
+   * connected, not closing), else 0: a broadcast checks each recipient with one
+   * array read instead of a map lookup.
+   */
+  readonly sendable = new Int32Array(MAX_CONNECTIONS);
 
   private readonly events: Int32Array;
   private readonly commands: Int32Array;
