@@ -46,8 +46,12 @@ export RINGPORT_ADDON_PATH
 RINGPORT_ADDON_PATH=$(windows_path "$PWD/build-win/Release/ringport.node")
 export RINGPORT_EXPECT_BACKENDS=iocp,net
 
-suites=(test/transport test/session test/app test/backend)
-if [ -d test/game ]; then suites+=(test/game); fi
+suites=(test/transport test/session test/app test/backend test/game)
+# The randomized stress suite runs on Linux only: under Wine a peer's reset
+# often arrives as a clean FIN and node:net's multi-megabyte writes fail with
+# EMSGSIZE, both Wine's doing (the same peers on Linux behave), and the suite
+# checks exactly those details.
+not_under_wine=(--testPathIgnorePatterns 'stress\.test')
 
 # Runs jest under node.exe. node.exe fails with EBADF when its stdout is a
 # pipe, so its output goes to a file, which is followed while it runs.
@@ -65,12 +69,12 @@ jest_on_windows() {
 started=$(date +%s)
 status=0
 echo "test:win: ${suites[*]} on iocp and net, node.exe $NODE_WIN_VERSION under $(wine --version)"
-jest_on_windows build-win/test-win.log "${suites[@]}" || status=1
+jest_on_windows build-win/test-win.log "${not_under_wine[@]}" -- "${suites[@]}" || status=1
 
 # Where a layered provider rules out FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
 # every request completes through the port; the transport suite proves that path too.
 echo "test:win: test/transport on iocp without FILE_SKIP_COMPLETION_PORT_ON_SUCCESS"
-RINGPORT_TEST_IOCP_SKIP=0 jest_on_windows build-win/test-win-noskip.log test/transport -t 'backend iocp' || status=1
+RINGPORT_TEST_IOCP_SKIP=0 jest_on_windows build-win/test-win-noskip.log "${not_under_wine[@]}" -t 'backend iocp' -- test/transport || status=1
 
 echo "test:win: $([ $status -eq 0 ] && echo passed || echo FAILED) in $(( $(date +%s) - started )) s"
 exit $status
