@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 
 /**
@@ -8,15 +9,39 @@ import * as os from 'node:os';
  */
 export class HostCpuMeter {
   private start = snapshot();
+  private startSteal = stealTicks();
+  private startNs = process.hrtime.bigint();
 
   restart(): void {
     this.start = snapshot();
+    this.startSteal = stealTicks();
+    this.startNs = process.hrtime.bigint();
+  }
+
+  /**
+   * Time the hypervisor gave this VM's CPUs to someone else (/proc/stat
+   * `steal`), in % of one core: invisible to `busyPercent`, it slows every
+   * process here alike. NaN where the kernel does not report it.
+   */
+  stealPercent(): number {
+    const seconds = Number(process.hrtime.bigint() - this.startNs) / 1e9;
+    // /proc/stat counts in USER_HZ, 100 per second on Linux.
+    return ((stealTicks() - this.startSteal) / 100 / seconds) * 100;
   }
 
   busyPercent(): number {
     const end = snapshot();
     const total = end.total - this.start.total;
     return total > 0 ? ((total - (end.idle - this.start.idle)) / total) * end.cpus * 100 : NaN;
+  }
+}
+
+function stealTicks(): number {
+  try {
+    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+    return cpu.length > 8 ? Number(cpu[8]) : NaN;
+  } catch {
+    return NaN;
   }
 }
 

@@ -21,14 +21,25 @@ export interface LoadResult {
 export type LoadMessage =
   | { type: 'window-start' }
   | { type: 'window-end' }
-  | { type: 'result'; result: LoadResult };
+  | { type: 'result'; result: LoadResult }
+  /** `conns` (C load generator only): warm-up done, nothing held but the control connection. */
+  | { type: 'ready' }
+  /** `conns`: every connection is open and the server has counted it. */
+  | { type: 'holding'; connections: number; connectMs: number };
 
 export type ServerMessage =
   | { type: 'listening'; port: number }
-  /** The server's CPU use over the window, and whatever counters the implementation keeps. */
-  | { type: 'window'; cpuPercent: number; stats?: unknown };
+  /**
+   * The server's CPU use over the window (user + system, and each apart: the
+   * system part is mostly the kernel's TCP work), and whatever counters the
+   * implementation keeps.
+   */
+  | { type: 'window'; cpuPercent: number; userPercent: number; systemPercent: number; stats?: unknown }
+  /** After a full garbage collection: V8's view of the heap (the orchestrator reads RSS from /proc). */
+  | { type: 'gc-done'; heapUsed: number; external: number; arrayBuffers: number };
 
-export type ToServerMessage = { type: 'window-start' } | { type: 'window-end' };
+/** `gc` asks the server (started with --expose-gc) for a full collection. */
+export type ToServerMessage = { type: 'window-start' } | { type: 'window-end' } | { type: 'gc' };
 
 /**
  * Sends a message to the orchestrator, or prints it as JSON when the script

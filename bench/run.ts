@@ -1,32 +1,41 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { availableBackends } from '../src';
-import { nextMessage, startScript, stop } from './child';
+import { nextMessage, sendLine, startProgram, startScript, stop } from './child';
 import { intFlag, parseFlags } from './flags';
 import type { LoadMessage, LoadResult, ServerMessage } from './ipc';
 import { HostCpuMeter, waitForQuiet } from './host';
+import { buildLoadgen } from './loadgen';
 import { median } from './stats';
-import { formatTable, type SummaryRow } from './table';
-import { workloads, type Workload } from './workloads';
+import { formatTable, NET, number, targetText, targetVerdict, URING, type SummaryRow } from './table';
+import { FIXED_RATE, IDLE_CONNECTIONS, withFixedRate, workloads, type Workload } from './workloads';
 
 /**
  * Runs every workload against ringport on each backend that loads here and
- * against the peers, several runs each, and prints medians and ratios to the
- * baseline. Each run starts a fresh server process and a fresh load-generator
- * process, so neither shares a thread with the other nor inherits the last
- * run's heap.
+ * against the peers, several runs each, and prints medians, ratios to the
+ * baseline and to ringport/net, and issue 3's uring-against-net targets. Each
+ * run starts a fresh server process and a fresh load-generator process, so
+ * neither shares a thread with the other nor inherits the last run's heap.
  *
- *   npm run bench -- [--runs 3] [--duration-ms 5000] [--warmup-ms 1000] [--workload echo|broadcast|all]
- *                    [--wait-quiet-ms 0]
+ *   npm run bench -- [--runs 3] [--duration-ms 3000] [--warmup-ms 1000] [--workload all|echo,broadcast,...]
+ *                    [--targets all|ringport/uring,...] [--loadgen c|js] [--settle-ms 1000]
+ *                    [--wait-quiet-ms 0] [--profile off|cpu|perf] [--fixed-rate 50000]
  *
  * `--wait-quiet-ms N` is for shared machines: it waits up to N ms before each
  * run for the machine to go idle, and repeats a run that other processes
  * disturbed all the same. The default, 0, keeps the bench's duration fixed.
  */
 const BASELINE = 'node:net';
-// A target is a row: ringport on each backend that loads, then the peers (see bench/server.ts).
-const targets = [...availableBackends().map((kind) => `ringport/${kind}`), BASELINE];
+/**
+ * The reference row: the C load generator's `serve` mode, a plain epoll
+ * server in C with next to no cost per frame above the kernel's. It is not a
+ * contender; it shows how far this machine's kernel lets any backend go.
+ */
+const REFERENCE = 'c:epoll';
+// A target is a row: ringport on each backend that loads, then the peers (see bench/server.ts), then the reference.
+const allTargets = [...availableBackends().map((kind) => `ringport/${kind}`), BASELINE, REFERENCE];
 
 const START_TIMEOUT_MS = 30_000;
 // Connecting 500 sockets, settling the last frames and starting ts-node all fit well within this.
@@ -35,53 +44,292 @@ const SLACK_MS = 30_000;
 const OTHER_CPU_WARNING_PERCENT = 20;
 // With --wait-quiet-ms, how often a disturbed run is tried again before its result is taken as it is.
 const MAX_REPEATS = 2;
+// Descriptors each process needs for `conns`: the idle connections, the listener and a margin.
+const CONNS_FDS = IDLE_CONNECTIONS + 200;
+const RESULTS_DIR = path.join(__dirname, 'results');
 
 interface RunRecord {
   target: string;
   run: number;
   result?: LoadResult;
   serverCpuPercent?: number;
+  serverUserPercent?: number;
+  serverSystemPercent?: number;
   serverStats?: unknown;
   /** CPU used by everything but the server and the load generator over the window, in % of one core. */
   otherCpuPercent?: number;
+  /** CPU time the hypervisor took from this VM over the window, in % of one core. */
+  stealPercent?: number;
   error?: string;
 }
 
-async function runOnce(target: string, workload: Workload, run: number, warmupMs: number, durationMs: number): Promise<RunRecord> {
-  const server = startScript('server.ts', ['--target', target]);
+interface Options {
+  warmupMs: number;
+  durationMs: number;
+  waitQuietMs: number;
+  settleMs: number;
+  /** The C load generator's path; undefined runs the JS ones. */
+  cLoadgen: string | undefined;
+  profile: 'off' | 'cpu' | 'perf';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function profileDir(workload: Workload, target: string, run: number): string {
+  const dir = path.join(RESULTS_DIR, 'profiles', `${workload.name}-${target.replace(/[/:]/g, '_')}-${run}`);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * V8 flags for the `memory` workloads only. V8's young generation grows its
+ * semi-spaces up to 16 MiB each under allocation pressure and keeps them, and
+ * a full GC leaves partly used old-space pages committed (here, tens of MiB
+ * left by ts-node compiling the server at startup); either would swallow or
+ * inflate the growth of 10,000 connections by several MiB at random. A fixed
+ * 1 MiB semi-space and compaction on every full GC leave a committed heap
+ * within a few MiB of the live one, so RSS growth follows what the
+ * connections hold. Retained memory per connection does not depend on them.
+ */
+const MEMORY_NODE_ARGS = ['--max-semi-space-size=1', '--compact-on-every-full-gc'];
+
+/** What the orchestrator needs of a server under test, whether a node script or the C reference server. */
+interface ServerHandle {
+  readonly child: ChildProcess;
+  readonly port: number;
+  windowStart(): void;
+  /** CPU over the window, and ringport's counters where there are any. */
+  windowEnd(budgetMs: number): Promise<{ cpuPercent: number; userPercent: number; systemPercent: number; stats?: unknown }>;
+  /** A full GC where there is a garbage collector: V8's heap figures after it. */
+  gc(): Promise<{ heapUsed: number; external: number } | undefined>;
+}
+
+async function startServer(target: string, workload: Workload, run: number, options: Options): Promise<ServerHandle> {
+  if (target === REFERENCE) {
+    const child = startProgram(options.cLoadgen!, ['serve']);
+    const { port } = await nextMessage<ServerMessage, 'listening'>(child, 'listening', START_TIMEOUT_MS, `server ${target}`);
+    let cpu = new ProcCpuMeter(child.pid!);
+    return {
+      child,
+      port,
+      windowStart: () => (cpu = new ProcCpuMeter(child.pid!)),
+      windowEnd: () => Promise.resolve(cpu.read()),
+      gc: () => Promise.resolve(undefined),
+    };
+  }
+  const nodeArgs = ['--expose-gc', ...(workload.kind === 'memory' ? MEMORY_NODE_ARGS : [])];
+  if (options.profile === 'cpu') nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir(workload, target, run)}`);
+  if (options.profile === 'perf') nodeArgs.push('--perf-basic-prof');
+  const child = startScript('server.ts', ['--target', target], nodeArgs);
   try {
-    const { port } = await nextMessage<ServerMessage, 'listening'>(server, 'listening', START_TIMEOUT_MS, `server ${target}`);
-    const budgetMs = START_TIMEOUT_MS + warmupMs + durationMs + SLACK_MS;
-    const load = startScript(workload.script, [
-      '--port', String(port), '--warmup-ms', String(warmupMs), '--duration-ms', String(durationMs),
-    ]);
+    const { port } = await nextMessage<ServerMessage, 'listening'>(child, 'listening', START_TIMEOUT_MS, `server ${target}`);
+    return {
+      child,
+      port,
+      windowStart: () => child.send({ type: 'window-start' }),
+      windowEnd: (budgetMs) => {
+        const window = nextMessage<ServerMessage, 'window'>(child, 'window', budgetMs, `server ${target}`);
+        child.send({ type: 'window-end' });
+        return window;
+      },
+      gc: async () => {
+        child.send({ type: 'gc' });
+        const heap = await nextMessage<ServerMessage, 'gc-done'>(child, 'gc-done', START_TIMEOUT_MS, 'server gc');
+        return { heapUsed: heap.heapUsed, external: heap.external + heap.arrayBuffers };
+      },
+    };
+  } catch (err) {
+    await stop(child);
+    throw err;
+  }
+}
+
+/** A process's CPU time from /proc/<pid>/stat (utime, stime; USER_HZ = 100 on Linux), for the C reference server. */
+class ProcCpuMeter {
+  private readonly start: { user: number; system: number; at: bigint };
+
+  constructor(private readonly pid: number) {
+    this.start = this.sample();
+  }
+
+  private sample(): { user: number; system: number; at: bigint } {
+    const stat = fs.readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100, at: process.hrtime.bigint() };
+  }
+
+  read(): { cpuPercent: number; userPercent: number; systemPercent: number } {
+    const end = this.sample();
+    const seconds = Number(end.at - this.start.at) / 1e9;
+    const userPercent = ((end.user - this.start.user) / seconds) * 100;
+    const systemPercent = ((end.system - this.start.system) / seconds) * 100;
+    return { cpuPercent: userPercent + systemPercent, userPercent, systemPercent };
+  }
+}
+
+/** `perf record` of the server over the measured window, for `--profile perf`. */
+function startPerf(pid: number, workload: Workload, target: string, run: number): ChildProcess | undefined {
+  const out = path.join(profileDir(workload, target, run), 'perf.data');
+  const perf = spawn('perf', ['record', '-F', '999', '-g', '-p', String(pid), '-o', out], { stdio: 'ignore' });
+  perf.on('error', (err) => console.error(`bench: perf record failed to start: ${err.message}`));
+  return perf;
+}
+
+async function stopPerf(perf: ChildProcess | undefined): Promise<void> {
+  if (perf === undefined || perf.exitCode !== null || perf.signalCode !== null || perf.pid === undefined) return;
+  await new Promise<void>((resolve) => {
+    // perf writes its file on SIGINT; a perf that hangs is not worth the run.
+    const timer = setTimeout(() => perf.kill('SIGKILL'), 10_000);
+    perf.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    perf.kill('SIGINT');
+  });
+}
+
+function startLoad(workload: Workload, port: number, options: Options): ChildProcess {
+  const common = ['--port', String(port), '--warmup-ms', String(options.warmupMs), '--duration-ms', String(options.durationMs)];
+  if (options.cLoadgen !== undefined) return startProgram(options.cLoadgen, [...workload.cArgs, ...common]);
+  return startScript(workload.script!, common);
+}
+
+/** One traffic run: the load generator marks its window, the server measures its CPU over the same one. */
+async function runTraffic(target: string, workload: Workload, run: number, options: Options): Promise<RunRecord> {
+  const server = await startServer(target, workload, run, options);
+  try {
+    const budgetMs = START_TIMEOUT_MS + options.warmupMs + options.durationMs + SLACK_MS;
+    const load = startLoad(workload, server.port, options);
+    let perf: ChildProcess | undefined;
     try {
-      // The load generator marks its measured window; the server measures its CPU over the same one.
       const host = new HostCpuMeter();
       let hostBusyPercent = NaN;
+      let stealPercent = NaN;
+      let window: ReturnType<ServerHandle['windowEnd']> | undefined;
       load.on('message', (message: LoadMessage) => {
-        if (message.type === 'window-start') host.restart();
-        if (message.type === 'window-end') hostBusyPercent = host.busyPercent();
-        if (message.type === 'window-start' || message.type === 'window-end') server.send(message);
+        if (message.type === 'window-start') {
+          host.restart();
+          server.windowStart();
+          if (options.profile === 'perf') perf = startPerf(server.child.pid!, workload, target, run);
+        } else if (message.type === 'window-end') {
+          hostBusyPercent = host.busyPercent();
+          stealPercent = host.stealPercent();
+          window = server.windowEnd(budgetMs);
+          window.catch(() => undefined);
+        }
       });
-      const window = nextMessage<ServerMessage, 'window'>(server, 'window', budgetMs, `server ${target}`);
-      window.catch(() => undefined);
       const { result } = await nextMessage<LoadMessage, 'result'>(load, 'result', budgetMs, `${workload.name} load generator`);
-      const { cpuPercent, stats } = await window;
+      await stopPerf(perf);
+      if (window === undefined) throw new Error(`${workload.name} load generator sent a result without a window`);
+      const { cpuPercent, userPercent, systemPercent, stats } = await window;
       const otherCpuPercent = Math.max(0, hostBusyPercent - cpuPercent - result.loadCpuPercent);
-      return { target, run, result, serverCpuPercent: cpuPercent, serverStats: stats, otherCpuPercent };
+      return {
+        target,
+        run,
+        result,
+        serverCpuPercent: cpuPercent,
+        serverUserPercent: userPercent,
+        serverSystemPercent: systemPercent,
+        serverStats: stats,
+        otherCpuPercent,
+        stealPercent,
+      };
+    } finally {
+      await stopPerf(perf);
+      await stop(load);
+    }
+  } finally {
+    await stop(server.child);
+  }
+}
+
+/** The server's resident set, from /proc/<pid>/status (VmRSS), in bytes. */
+function readRss(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (match === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+/**
+ * Reads the server's memory the same way before and after: a full GC, then
+ * half the settle time (V8 and malloc hand pages back lazily), repeated until
+ * two readings of RSS agree within 64 KiB (at least twice, at most 6 times).
+ */
+async function readMemory(server: ServerHandle, settleMs: number): Promise<{ rss: number; heapUsed: number; external: number }> {
+  let previous = NaN;
+  for (let round = 1; ; round++) {
+    const heap = await server.gc();
+    await sleep(settleMs / 2);
+    const rss = readRss(server.child.pid!);
+    if ((round >= 2 && Math.abs(rss - previous) <= 64 * 1024) || round === 6) {
+      return { rss, heapUsed: heap?.heapUsed ?? NaN, external: heap?.external ?? NaN };
+    }
+    previous = rss;
+  }
+}
+
+/**
+ * One `conns` run: the C load generator warms the server up with a few
+ * hundred connections it then closes, the server's memory is read, the
+ * generator opens IDLE_CONNECTIONS connections and holds them, the memory is
+ * read again. The figure is the RSS growth over the connections held.
+ */
+async function runMemory(target: string, workload: Workload, run: number, options: Options): Promise<RunRecord> {
+  const server = await startServer(target, workload, run, options);
+  try {
+    const budgetMs = START_TIMEOUT_MS + SLACK_MS;
+    const load = startProgram(options.cLoadgen!, [...workload.cArgs, '--port', String(server.port)]);
+    try {
+      const result = nextMessage<LoadMessage, 'result'>(load, 'result', 3 * budgetMs, `${workload.name} load generator`);
+      result.catch(() => undefined);
+      await nextMessage<LoadMessage, 'ready'>(load, 'ready', budgetMs, `${workload.name} load generator`);
+      const before = await readMemory(server, options.settleMs);
+      const host = new HostCpuMeter();
+      server.windowStart();
+      sendLine(load, 'go');
+      const holding = await nextMessage<LoadMessage, 'holding'>(load, 'holding', budgetMs, `${workload.name} load generator`);
+      const hostBusyPercent = host.busyPercent();
+      const stealPercent = host.stealPercent();
+      const { cpuPercent, userPercent, systemPercent, stats } = await server.windowEnd(budgetMs);
+      const after = await readMemory(server, options.settleMs);
+      sendLine(load, 'release');
+      const generated = (await result).result;
+      const n = holding.connections;
+      const otherCpuPercent = Math.max(0, hostBusyPercent - cpuPercent - generated.loadCpuPercent);
+      const mib = 1024 * 1024;
+      return {
+        target,
+        run,
+        result: {
+          rate: (after.rss - before.rss) / n,
+          windowMs: generated.windowMs,
+          loadCpuPercent: generated.loadCpuPercent,
+          metrics: {
+            ...generated.metrics,
+            connections: n,
+            rssBeforeMiB: before.rss / mib,
+            rssAfterMiB: after.rss / mib,
+            heapPerConn: (after.heapUsed - before.heapUsed) / n,
+            externalPerConn: (after.external - before.external) / n,
+          },
+          errors: generated.errors,
+        },
+        serverCpuPercent: cpuPercent,
+        serverUserPercent: userPercent,
+        serverSystemPercent: systemPercent,
+        serverStats: stats,
+        otherCpuPercent,
+        stealPercent,
+      };
     } finally {
       await stop(load);
     }
   } finally {
-    await stop(server);
+    await stop(server.child);
   }
-}
-
-interface Timing {
-  warmupMs: number;
-  durationMs: number;
-  waitQuietMs: number;
 }
 
 /**
@@ -94,21 +342,21 @@ async function measure(
   target: string,
   workload: Workload,
   run: number,
-  timing: Timing,
+  options: Options,
 ): Promise<{ record: RunRecord; disturbed: RunRecord[] }> {
   const disturbed: RunRecord[] = [];
   for (;;) {
-    if (timing.waitQuietMs > 0 && !(await waitForQuiet(timing.waitQuietMs, OTHER_CPU_WARNING_PERCENT))) {
-      console.log(`  (the machine did not go idle within ${timing.waitQuietMs} ms; running anyway)`);
+    if (options.waitQuietMs > 0 && !(await waitForQuiet(options.waitQuietMs, OTHER_CPU_WARNING_PERCENT))) {
+      console.log(`  (the machine did not go idle within ${options.waitQuietMs} ms; running anyway)`);
     }
     let record: RunRecord;
     try {
-      record = await runOnce(target, workload, run, timing.warmupMs, timing.durationMs);
+      record = workload.kind === 'memory' ? await runMemory(target, workload, run, options) : await runTraffic(target, workload, run, options);
     } catch (err) {
       record = { target, run, error: (err as Error).message };
     }
     const busy = (record.otherCpuPercent ?? 0) > OTHER_CPU_WARNING_PERCENT;
-    if (!busy || timing.waitQuietMs === 0 || disturbed.length === MAX_REPEATS) return { record, disturbed };
+    if (!busy || options.waitQuietMs === 0 || disturbed.length === MAX_REPEATS) return { record, disturbed };
     console.log(
       `  ${workload.name} run ${run} ${target} disturbed (other processes used ${Math.round(record.otherCpuPercent!)}% of a core): repeating`,
     );
@@ -116,65 +364,156 @@ async function measure(
   }
 }
 
-function summarize(workload: Workload, records: readonly RunRecord[]): SummaryRow[] {
+function metric(result: LoadResult, key: string): number {
+  return key === 'rate' ? result.rate : (result.metrics[key] ?? NaN);
+}
+
+function summarize(workload: Workload, targets: readonly string[], records: readonly RunRecord[]): SummaryRow[] {
   const rows = targets.map((target) => {
     const mine = records.filter((r) => r.target === target);
     const ok = mine.filter((r) => r.result !== undefined).map((r) => ({ ...r, result: r.result! }));
     const metrics: Record<string, number> = {};
     for (const column of workload.columns) {
-      const values = ok.map((r) => r.result.metrics[column.key]);
+      const values = ok.map((r) => metric(r.result, column.key));
       metrics[column.key] = column.combine === 'sum' ? values.reduce((a, b) => a + b, 0) : median(values);
     }
+    const per = (percent: (r: RunRecord) => number | undefined): number =>
+      workload.cpuPer === undefined
+        ? NaN
+        : median(ok.map((r) => ((percent(r) ?? NaN) / 100) * (workload.cpuPer!.scale / r.result.rate)));
     return {
       target,
       runs: mine.length,
       failedRuns: mine.length - ok.length,
-      rate: median(ok.map((r) => r.result.rate)),
+      headline: median(ok.map((r) => metric(r.result, workload.headline))),
       ratio: NaN,
+      ratioNet: NaN,
       loadCpuPercent: median(ok.map((r) => r.result.loadCpuPercent)),
       serverCpuPercent: median(ok.map((r) => r.serverCpuPercent ?? NaN)),
+      serverUserPercent: median(ok.map((r) => r.serverUserPercent ?? NaN)),
+      serverSystemPercent: median(ok.map((r) => r.serverSystemPercent ?? NaN)),
       otherCpuPercent: median(ok.map((r) => r.otherCpuPercent ?? NaN)),
+      cpuPerUser: per((r) => r.serverUserPercent),
+      cpuPerSystem: per((r) => r.serverSystemPercent),
       metrics,
     };
   });
-  const baseRate = rows.find((row) => row.target === BASELINE)?.rate ?? NaN;
-  return rows.map((row) => ({ ...row, ratio: row.rate / baseRate }));
+  const base = rows.find((row) => row.target === BASELINE)?.headline ?? NaN;
+  const net = rows.find((row) => row.target === NET)?.headline ?? NaN;
+  return rows.map((row) => ({ ...row, ratio: row.headline / base, ratioNet: row.headline / net }));
 }
 
 function describe(record: RunRecord, workload: Workload): string {
   if (record.result === undefined) return `FAILED: ${record.error}`;
   const r = record.result;
-  const extra = workload.columns.map((c) => `${c.label} ${Math.round(r.metrics[c.key]).toLocaleString('en-US')}`).join(', ');
+  const extra = workload.columns.map((c) => `${c.label} ${number(metric(r, c.key), c.decimals)}`).join(', ');
   return (
-    `${Math.round(r.rate).toLocaleString('en-US')} ${workload.rateUnit}, ${extra}` +
-    ` (CPU: load-gen ${Math.round(r.loadCpuPercent)}%, server ${Math.round(record.serverCpuPercent ?? NaN)}%,` +
-    ` other ${Math.round(record.otherCpuPercent ?? NaN)}%)`
+    `${number(metric(r, workload.headline))} ${workload.unit}, ${extra}` +
+    ` (CPU: load-gen ${Math.round(r.loadCpuPercent)}%, server ${Math.round(record.serverCpuPercent ?? NaN)}%` +
+    ` = ${Math.round(record.serverUserPercent ?? NaN)}% usr + ${Math.round(record.serverSystemPercent ?? NaN)}% sys,` +
+    ` other ${Math.round(record.otherCpuPercent ?? NaN)}%` +
+    `${(record.stealPercent ?? 0) >= 1 ? `, steal ${Math.round(record.stealPercent!)}%` : ''})`
   );
+}
+
+/** The open-files limit (soft, hard) of this process, which its children inherit. */
+function fdLimits(): { soft: number; hard: number } {
+  const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files')) ?? '';
+  const [soft, hard] = line.replace('Max open files', '').trim().split(/\s+/).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
+  return { soft, hard };
+}
+
+/**
+ * Makes sure the server and the load generator may each open `need`
+ * descriptors: node raises its soft limit to the hard one at startup, and the
+ * C load generator does the same, so the hard limit is what counts. Raises it
+ * with prlimit where allowed (root with CAP_SYS_RESOURCE); children inherit it.
+ * Returns why not, if it cannot.
+ */
+function ensureFdLimit(need: number): string | undefined {
+  if (process.platform !== 'linux') return 'the conns workload needs Linux';
+  if (fdLimits().hard >= need) return undefined;
+  spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${need}:${need}`], { stdio: 'ignore' });
+  const { hard } = fdLimits();
+  return hard >= need ? undefined : `the open-files limit is ${hard} and could not be raised to ${need} (try: ulimit -n ${need})`;
 }
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), {
     runs: '3',
-    'duration-ms': '5000',
+    'duration-ms': '3000',
     'warmup-ms': '1000',
     workload: 'all',
+    targets: 'all',
+    loadgen: 'c',
+    'settle-ms': '1000',
     'wait-quiet-ms': '0',
+    profile: 'off',
+    'fixed-rate': String(FIXED_RATE),
   });
   const runs = intFlag(flags, 'runs', 1);
   const durationMs = intFlag(flags, 'duration-ms', 100);
   const warmupMs = intFlag(flags, 'warmup-ms', 0);
   const waitQuietMs = intFlag(flags, 'wait-quiet-ms', 0);
-  const chosen = flags.workload === 'all' ? workloads : workloads.filter((w) => w.name === flags.workload);
-  if (chosen.length === 0) {
-    throw new Error(`--workload must be all or one of ${workloads.map((w) => w.name).join(', ')}, got '${flags.workload}'`);
-  }
+  const settleMs = intFlag(flags, 'settle-ms', 0);
+  const fixedRate = intFlag(flags, 'fixed-rate', 1);
+  if (!['off', 'cpu', 'perf'].includes(flags.profile)) throw new Error(`--profile must be off, cpu or perf, got '${flags.profile}'`);
+  if (!['c', 'js'].includes(flags.loadgen)) throw new Error(`--loadgen must be c or js, got '${flags.loadgen}'`);
+  const names = flags.workload === 'all' ? workloads.map((w) => w.name) : flags.workload.split(',');
+  let chosen = names.map((name) => {
+    const workload = workloads.find((w) => w.name === name);
+    if (workload === undefined) throw new Error(`--workload must be all or a list of ${workloads.map((w) => w.name).join(', ')}, got '${name}'`);
+    return withFixedRate(workload, fixedRate);
+  });
 
+  let cLoadgen: string | undefined;
+  if (flags.loadgen === 'c') {
+    const build = buildLoadgen();
+    if (build.ok) {
+      cLoadgen = build.binary;
+    } else {
+      console.log(`bench: the C load generator is not available: ${build.reason}`);
+      console.log('bench: falling back to the JS load generators, which may be the bottleneck on a small machine');
+    }
+  }
+  const skipped: string[] = [];
+  let targets = flags.targets === 'all' ? allTargets : flags.targets.split(',');
+  for (const target of targets) {
+    if (!allTargets.includes(target)) throw new Error(`--targets: '${target}' is not available here; available: ${allTargets.join(', ')}`);
+  }
+  if (cLoadgen === undefined && targets.includes(REFERENCE)) {
+    if (flags.targets !== 'all') throw new Error(`--targets: ${REFERENCE} is the C load generator's server mode, and it did not build`);
+    targets = targets.filter((t) => t !== REFERENCE);
+  }
+  chosen = chosen.filter((w) => {
+    if (cLoadgen === undefined && w.script === undefined) {
+      skipped.push(`${w.name} (needs the C load generator)`);
+      return false;
+    }
+    if (w.kind === 'memory') {
+      const problem = ensureFdLimit(CONNS_FDS);
+      if (problem !== undefined) {
+        skipped.push(`${w.name} (${problem})`);
+        return false;
+      }
+    }
+    return true;
+  });
+  const options: Options = { warmupMs, durationMs, waitQuietMs, settleMs, cLoadgen, profile: flags.profile as Options['profile'] };
+
+  const started = Date.now();
   console.log(`bench: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ${os.platform()} ${os.release()}`);
-  console.log(`bench: targets ${targets.join(', ')}; ${runs} runs of ${durationMs} ms after ${warmupMs} ms warm-up\n`);
+  console.log(
+    `bench: targets ${targets.join(', ')}; ${runs} runs of ${durationMs} ms after ${warmupMs} ms warm-up; ` +
+      `load generator: ${cLoadgen !== undefined ? `C (${path.relative(process.cwd(), cLoadgen)})` : 'JS'}`,
+  );
+  if (skipped.length > 0) console.log(`bench: skipping ${skipped.join(', ')}`);
+  console.log('');
 
   const errors: string[] = [];
   const report: Record<string, unknown> = {};
   const tables: string[] = [];
+  const verdicts: string[] = [];
   for (const workload of chosen) {
     const records: RunRecord[] = [];
     const discarded: RunRecord[] = [];
@@ -182,7 +521,7 @@ async function main(): Promise<void> {
       // Rotating the order spreads any drift (heat, a noisy neighbour) over every target.
       const order = targets.map((_, i) => targets[(i + run - 1) % targets.length]);
       for (const target of order) {
-        const { record, disturbed } = await measure(target, workload, run, { warmupMs, durationMs, waitQuietMs });
+        const { record, disturbed } = await measure(target, workload, run, options);
         discarded.push(...disturbed);
         records.push(record);
         console.log(`${workload.name} run ${run}/${runs} ${target}: ${describe(record, workload)}`);
@@ -196,21 +535,43 @@ async function main(): Promise<void> {
         }
       }
     }
-    const rows = summarize(workload, records);
+    const rows = summarize(workload, targets, records);
     const redone = discarded.length > 0 ? ` (${discarded.length} disturbed runs repeated)` : '';
-    const table = `${workload.title}\nmedian of ${runs} runs of ${durationMs} ms${redone}\n${formatTable(workload, BASELINE, rows)}`;
-    tables.push(table);
-    report[workload.name] = { title: workload.title, rateUnit: workload.rateUnit, rows, runs: records, discarded };
+    const window = workload.kind === 'memory' ? `${IDLE_CONNECTIONS.toLocaleString('en-US')} connections, ${settleMs} ms settle` : `${durationMs} ms`;
+    tables.push(`${workload.title}\nmedian of ${runs} runs of ${window}${redone}\n${formatTable(workload, BASELINE, rows)}`);
+    const uring = rows.find((row) => row.target === URING);
+    if (workload.target !== undefined && uring !== undefined && targets.includes(NET)) {
+      const verdict = targetVerdict(workload, uring.ratioNet) ?? '';
+      // A verdict on medians whose runs overlap could go either way on another run: say so.
+      const range = (target: string): [number, number] => {
+        const values = records.filter((r) => r.target === target && r.result !== undefined).map((r) => metric(r.result!, workload.headline));
+        return [Math.min(...values), Math.max(...values)];
+      };
+      const [uLow, uHigh] = range(URING);
+      const [nLow, nHigh] = range(NET);
+      const overlap =
+        runs > 1 && uLow <= nHigh && nLow <= uHigh
+          ? `  (runs overlap: uring ${number(uLow)}..${number(uHigh)}, net ${number(nLow)}..${number(nHigh)})`
+          : '';
+      verdicts.push(
+        `  ${`${workload.name} ${workload.unit}`.padEnd(26)} uring/net ${uring.ratioNet.toFixed(2).padStart(6)}x` +
+          `   target ${targetText(workload).padEnd(7)}  ${verdict}${overlap}`,
+      );
+    }
+    report[workload.name] = { title: workload.title, unit: workload.unit, headline: workload.headline, better: workload.better, rows, runs: records, discarded };
   }
 
   console.log(`\n${tables.join('\n\n')}`);
-  const resultsDir = path.join(__dirname, 'results');
-  fs.mkdirSync(resultsDir, { recursive: true });
-  const out = path.join(resultsDir, 'latest.json');
+  if (verdicts.length > 0) console.log(`\nissue 3 targets (ringport/uring against ringport/net, same run):\n${verdicts.join('\n')}`);
+  const minutes = (Date.now() - started) / 60000;
+  console.log(`\nbench: took ${Math.floor(minutes)} min ${Math.round((minutes % 1) * 60)} s`);
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const out = path.join(RESULTS_DIR, 'latest.json');
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, platform: os.platform(), release: os.release(), node: process.version };
-  const options = { runs, durationMs, warmupMs, workload: flags.workload, waitQuietMs };
-  fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, options, baseline: BASELINE, workloads: report, errors }, null, 2)}\n`);
-  console.log(`\nbench: wrote ${path.relative(process.cwd(), out)}`);
+  const settings = { runs, durationMs, warmupMs, settleMs, fixedRate, workload: flags.workload, targets, loadgen: cLoadgen !== undefined ? 'c' : 'js', waitQuietMs, skipped };
+  fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, options: settings, baseline: BASELINE, workloads: report, errors }, null, 2)}\n`);
+  console.log(`bench: wrote ${path.relative(process.cwd(), out)}`);
+  if (options.profile !== 'off') console.log(`bench: profiles in ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'profiles'))}`);
   if (errors.length > 0) {
     console.error(`\n!!! ${errors.length} ERROR(S): the figures above are not valid:\n${errors.map((e) => `  ${e}`).join('\n')}`);
     process.exitCode = 1;

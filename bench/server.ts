@@ -29,11 +29,23 @@ function start(target: string): Promise<RunningServer> {
 async function main(): Promise<void> {
   const { target } = parseFlags(process.argv.slice(2), { target: 'ringport/net' });
   exitWithParent();
+  // A normal exit on SIGTERM, so that `--cpu-prof` (bench --profile) gets to write its profile.
+  process.on('SIGTERM', () => process.exit(0));
   const server = await start(target);
   const cpu = new CpuMeter();
   process.on('message', (message: ToServerMessage) => {
-    if (message.type === 'window-start') cpu.restart();
-    else void report({ type: 'window', cpuPercent: cpu.percentOfOneCore(), stats: server.stats?.() });
+    if (message.type === 'window-start') {
+      cpu.restart();
+    } else if (message.type === 'window-end') {
+      const { user, system } = cpu.split();
+      void report({ type: 'window', cpuPercent: user + system, userPercent: user, systemPercent: system, stats: server.stats?.() });
+    } else if (message.type === 'gc') {
+      // Started with --expose-gc by the orchestrator for the `conns` workload.
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      const { heapUsed, external, arrayBuffers } = process.memoryUsage();
+      void report({ type: 'gc-done', heapUsed, external, arrayBuffers });
+    }
   });
   await report({ type: 'listening', port: server.port });
 }

@@ -1,46 +1,142 @@
 /**
- * The workloads the orchestrator knows: which load generator to run and how
- * to print what it measured. A new workload is one entry here and one load
- * generator in bench/load/.
+ * The workloads the orchestrator knows: which load generator plays them and
+ * how to print what it measured. A new workload is one entry here, one mode
+ * of the C load generator (bench/loadgen/loadgen.c) and, optionally, a JS
+ * load generator in bench/load/.
  */
 export interface Column {
-  /** A key of `LoadResult.metrics`. */
+  /** A key of `LoadResult.metrics`, or `rate` for `LoadResult.rate`. */
   readonly key: string;
   readonly label: string;
   /** How runs combine: the median, or the sum for counts that must be zero. */
   readonly combine: 'median' | 'sum';
+  /** Decimal places shown; default 0. */
+  readonly decimals?: number;
+}
+
+/** One of issue 3's targets for `uring` against the `net` backend, on this workload's headline. */
+export interface Target {
+  /** uring's headline over net's must be at least this (higher is better) or at most / under it (lower is better). */
+  readonly ratio: number;
+  /** `<` for a strict bound (a lower p99, whatever the amount). */
+  readonly strict?: boolean;
 }
 
 export interface Workload {
   readonly name: string;
   /** One line saying what is measured and with what parameters. */
   readonly title: string;
-  /** Path of the load generator, relative to bench/. */
-  readonly script: string;
-  /** Unit of `LoadResult.rate`. */
-  readonly rateUnit: string;
+  /**
+   * `traffic`: the load generator runs a warm-up and a measured window.
+   * `memory`: the load generator opens connections and holds them while the
+   * orchestrator reads the server's memory (C load generator only).
+   */
+  readonly kind: 'traffic' | 'memory';
+  /** The JS load generator, relative to bench/, if there is one. */
+  readonly script?: string;
+  /** The C load generator's mode and flags (the orchestrator adds port and timing). */
+  readonly cArgs: readonly string[];
+  /** Label of the headline figure. */
+  readonly unit: string;
+  /** The metric the ratios are taken on: `rate` (`LoadResult.rate`) or a key of `metrics`. */
+  readonly headline: string;
+  readonly better: 'higher' | 'lower';
   readonly columns: readonly Column[];
+  /** Server CPU time per unit of `LoadResult.rate`, user + system apart, e.g. µs per frame. */
+  readonly cpuPer?: { readonly label: string; readonly scale: number };
+  readonly target?: Target;
+}
+
+/** The fixed offered load of `echo-fixed`, in frames per second over all connections. */
+export const FIXED_RATE = 50_000;
+/** How often the C load generator's pacing timer fires in `echo-fixed`. */
+export const FIXED_TICK_US = 200;
+/** Idle connections in `conns`. */
+export const IDLE_CONNECTIONS = 10_000;
+
+function fixedTitle(rate: number): string {
+  return (
+    `echo-fixed: 100 connections, a fixed offered load of ${rate.toLocaleString('en-US')} frames/s ` +
+    `(paced every ${FIXED_TICK_US} µs, round-robin), 32-byte payload; latency per frame`
+  );
+}
+
+/** `echo-fixed` at another offered load (`npm run bench -- --fixed-rate N`). */
+export function withFixedRate(workload: Workload, rate: number): Workload {
+  if (workload.name !== 'echo-fixed') return workload;
+  const cArgs = [...workload.cArgs];
+  cArgs[cArgs.indexOf('--rate') + 1] = String(rate);
+  return { ...workload, title: fixedTitle(rate), cArgs };
 }
 
 export const workloads: readonly Workload[] = [
   {
     name: 'echo',
     title: 'echo: 100 connections x 16 frames in flight, 32-byte payload, echoed back',
+    kind: 'traffic',
     script: 'load/echo.ts',
-    rateUnit: 'frames/s',
+    cArgs: ['echo', '--connections', '100', '--in-flight', '16', '--payload', '32'],
+    unit: 'frames/s',
+    headline: 'rate',
+    better: 'higher',
     columns: [
       { key: 'p50Us', label: 'p50 µs', combine: 'median' },
       { key: 'p99Us', label: 'p99 µs', combine: 'median' },
+      { key: 'gaps', label: 'gaps', combine: 'sum' },
     ],
+    cpuPer: { label: 'server µs/frame usr+sys', scale: 1e6 },
+    target: { ratio: 5 },
   },
   {
     name: 'broadcast',
     title: 'broadcast: 1 sender, 500 receivers, 64-byte payload, 256 frames in flight',
+    kind: 'traffic',
     script: 'load/broadcast.ts',
-    rateUnit: 'deliveries/s',
+    cArgs: ['broadcast', '--receivers', '500', '--window', '256', '--payload', '64'],
+    unit: 'deliveries/s',
+    headline: 'rate',
+    better: 'higher',
     columns: [
       { key: 'broadcastsPerSec', label: 'broadcasts/s', combine: 'median' },
       { key: 'gaps', label: 'gaps', combine: 'sum' },
     ],
+    cpuPer: { label: 'server ns/delivery usr+sys', scale: 1e9 },
+    target: { ratio: 40 },
+  },
+  {
+    name: 'echo-fixed',
+    title: fixedTitle(FIXED_RATE),
+    kind: 'traffic',
+    cArgs: ['echo-fixed', '--connections', '100', '--rate', String(FIXED_RATE), '--tick-us', String(FIXED_TICK_US), '--payload', '32'],
+    unit: 'p99 µs',
+    headline: 'p99Us',
+    better: 'lower',
+    columns: [
+      { key: 'rate', label: 'frames/s', combine: 'median' },
+      { key: 'p50Us', label: 'p50 µs', combine: 'median' },
+      { key: 'p999Us', label: 'p99.9 µs', combine: 'median' },
+      // Frames the load generator sent over 1 ms late (it was not scheduled in time): a sign of a busy machine.
+      { key: 'latePercent', label: 'late %', combine: 'median', decimals: 1 },
+      { key: 'gaps', label: 'gaps', combine: 'sum' },
+    ],
+    cpuPer: { label: 'server µs/frame usr+sys', scale: 1e6 },
+    target: { ratio: 1, strict: true },
+  },
+  {
+    name: 'conns',
+    title: `conns: ${IDLE_CONNECTIONS.toLocaleString('en-US')} idle connections; server RSS growth per connection (after GC)`,
+    kind: 'memory',
+    cArgs: ['conns', '--connections', String(IDLE_CONNECTIONS), '--warm-connections', '500'],
+    unit: 'bytes/conn',
+    headline: 'rate',
+    better: 'lower',
+    columns: [
+      { key: 'heapPerConn', label: 'JS heap B/conn', combine: 'median' },
+      { key: 'externalPerConn', label: 'external B/conn', combine: 'median' },
+      { key: 'rssBeforeMiB', label: 'RSS before MiB', combine: 'median' },
+      { key: 'rssAfterMiB', label: 'RSS after MiB', combine: 'median' },
+      { key: 'connectMs', label: 'connect ms', combine: 'median' },
+    ],
+    target: { ratio: 0.4 },
   },
 ];

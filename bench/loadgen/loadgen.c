@@ -1,0 +1,1212 @@
+/*
+ * The bench's native load generator: one single-threaded epoll program that
+ * speaks the bench protocol (bench/wire.ts: u32 LE length | u16 LE packet id |
+ * payload) and plays every workload, so that on a small machine the load
+ * generator costs a fraction of what the server under test does.
+ *
+ *   loadgen echo       --port P [--connections 100] [--in-flight 16] [--payload 32]
+ *   loadgen echo-fixed --port P [--connections 100] [--rate 100000] [--tick-us 100] [--payload 32]
+ *   loadgen broadcast  --port P [--receivers 500] [--window 256] [--payload 64]
+ *   loadgen conns      --port P [--connections 10000] [--warm-connections 500] [--hold-ms 5000]
+ *   common: [--warmup-ms 1000] [--duration-ms 5000]
+ *   loadgen serve      (not a load generator: the reference server `c:epoll`, see run_serve)
+ *
+ * It talks to bench/run.ts the way the JS load generators do over IPC, but as
+ * JSON lines on stdout ({"type":"window-start"}, {"type":"window-end"},
+ * {"type":"result","result":{...}}; conns adds "ready" and "holding") and takes
+ * commands on stdin ("go", "release"). When stdin is a pipe and it closes,
+ * the program exits: an orchestrator that died takes its load generator along.
+ *
+ * Costs are kept off the per-frame path: one read of up to 256 KiB per ready
+ * socket per wake-up, frames walked in place by their length prefixes, and all
+ * frames for one socket in one wake-up leave in one write. Latency comes from
+ * a CLOCK_MONOTONIC timestamp carried in each payload, read once per read(),
+ * and goes into a log-linear histogram (about 1 % buckets) with integer math.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HEADER_BYTES 6
+#define ID_ECHO 1
+#define ID_BROADCAST 2
+#define ID_COUNT 3
+/* The largest payload this program sends, and so the largest frame it expects back. */
+#define MAX_PAYLOAD 1024
+#define MAX_FRAME (HEADER_BYTES + MAX_PAYLOAD)
+/* One read takes up to this much: at 70-byte frames, over 3,700 deliveries per system call. */
+#define READ_BYTES (256 * 1024)
+/* Bytes a socket may hold back in this process when the kernel refuses them (rare; bounded). */
+#define OUT_LIMIT (4 * 1024 * 1024)
+#define MAX_EVENTS 1024
+#define CONNECT_BATCH 250
+#define CONNECT_TIMEOUT_MS 10000
+#define SETTLE_TIMEOUT_MS 5000
+
+#define EV_STDIN UINT64_MAX
+#define EV_TIMER (UINT64_MAX - 1)
+
+/* ---------------------------------------------------------------- basics */
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "loadgen: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(2);
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_ns(uint64_t *user, uint64_t *sys) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  *user = (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + (uint64_t)ru.ru_utime.tv_usec * 1000ull;
+  *sys = (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000ull;
+  return *user + *sys;
+}
+
+static inline uint32_t rd32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static inline uint16_t rd16(const uint8_t *p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
+static inline uint64_t rd64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+static inline void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* ------------------------------------------------------------- histogram */
+
+/* Log-linear: values below 64 ns exact, then 64 buckets per power of two (1.6 % at worst). */
+#define HIST_SUB 64
+#define HIST_BUCKETS (HIST_SUB + 58 * HIST_SUB)
+
+typedef struct {
+  uint64_t counts[HIST_BUCKETS];
+  uint64_t total;
+} histogram;
+
+static inline void hist_record(histogram *h, uint64_t ns) {
+  unsigned index;
+  if (ns < HIST_SUB) {
+    index = (unsigned)ns;
+  } else {
+    unsigned msb = 63u - (unsigned)__builtin_clzll(ns);
+    unsigned shift = msb - 6;
+    index = HIST_SUB + shift * HIST_SUB + (unsigned)((ns >> shift) & (HIST_SUB - 1));
+    if (index >= HIST_BUCKETS) index = HIST_BUCKETS - 1;
+  }
+  h->counts[index]++;
+  h->total++;
+}
+
+/* The value (in µs) below which a fraction p of the samples lie: the middle of its bucket. -1 when empty. */
+static double hist_percentile_us(const histogram *h, double p) {
+  if (h->total == 0) return -1;
+  uint64_t rank = (uint64_t)(p * (double)h->total);
+  if (rank < 1) rank = 1;
+  uint64_t seen = 0;
+  for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+    seen += h->counts[i];
+    if (seen < rank) continue;
+    if (i < HIST_SUB) return i / 1000.0;
+    unsigned shift = (i - HIST_SUB) / HIST_SUB;
+    uint64_t sub = (i - HIST_SUB) % HIST_SUB;
+    double lower = (double)((HIST_SUB + sub) << shift);
+    double width = (double)(1ull << shift);
+    return (lower + width / 2) / 1000.0;
+  }
+  return -1;
+}
+
+/* ----------------------------------------------------------------- flags */
+
+typedef struct {
+  const char *mode;
+  int port;
+  long warmup_ms, duration_ms;
+  long connections, in_flight, payload, rate, tick_us, receivers, window, warm_connections, hold_ms;
+} options;
+
+static long flag_long(const char *name, const char *value, long min, long max) {
+  char *end;
+  errno = 0;
+  long v = strtol(value, &end, 10);
+  if (errno != 0 || *end != '\0' || v < min || v > max) die("--%s must be an integer in %ld..%ld, got '%s'", name, min, max, value);
+  return v;
+}
+
+static options parse(int argc, char **argv) {
+  options o = {0};
+  if (argc < 2) die("usage: loadgen echo|echo-fixed|broadcast|conns --port P [flags] (see the top of loadgen.c)");
+  o.mode = argv[1];
+  o.warmup_ms = 1000;
+  o.duration_ms = 5000;
+  o.connections = -1;
+  o.in_flight = 16;
+  o.payload = -1;
+  o.rate = 100000;
+  o.tick_us = 100;
+  o.receivers = 500;
+  o.window = 256;
+  o.warm_connections = 500;
+  o.hold_ms = 5000;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (strncmp(a, "--", 2) != 0 || i + 1 >= argc) die("bad argument '%s'", a);
+    const char *name = a + 2, *v = argv[++i];
+    if (!strcmp(name, "port")) o.port = (int)flag_long(name, v, 1, 65535);
+    else if (!strcmp(name, "warmup-ms")) o.warmup_ms = flag_long(name, v, 0, 600000);
+    else if (!strcmp(name, "duration-ms")) o.duration_ms = flag_long(name, v, 1, 600000);
+    else if (!strcmp(name, "connections")) o.connections = flag_long(name, v, 1, 60000);
+    else if (!strcmp(name, "in-flight")) o.in_flight = flag_long(name, v, 1, 1024);
+    else if (!strcmp(name, "payload")) o.payload = flag_long(name, v, 16, MAX_PAYLOAD);
+    else if (!strcmp(name, "rate")) o.rate = flag_long(name, v, 1, 100000000);
+    else if (!strcmp(name, "tick-us")) o.tick_us = flag_long(name, v, 10, 100000);
+    else if (!strcmp(name, "receivers")) o.receivers = flag_long(name, v, 1, 60000);
+    else if (!strcmp(name, "window")) o.window = flag_long(name, v, 1, 1 << 20);
+    else if (!strcmp(name, "warm-connections")) o.warm_connections = flag_long(name, v, 0, 10000);
+    else if (!strcmp(name, "hold-ms")) o.hold_ms = flag_long(name, v, 0, 600000);
+    else die("unknown flag --%s", name);
+  }
+  if (o.port == 0 && strcmp(o.mode, "serve") != 0) die("--port is required");
+  return o;
+}
+
+/* ------------------------------------------------------------ JSON output */
+
+static char json[8192];
+static size_t json_len;
+
+static void jput(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(json + json_len, sizeof(json) - json_len, fmt, ap);
+  va_end(ap);
+  if (n > 0) json_len += (size_t)n;
+  if (json_len >= sizeof(json)) die("JSON output too long");
+}
+
+/* A number, or null for "no value" (negative or not finite): JSON has no NaN. */
+static void jnum(const char *key, double v) {
+  if (v < 0 || v != v) jput("%s\"%s\":null", json[json_len - 1] == '{' ? "" : ",", key);
+  else jput("%s\"%s\":%.3f", json[json_len - 1] == '{' ? "" : ",", key, v);
+}
+
+/* Metrics are collected in `json` as {"a":1,"b":2 and handed out without the brace. */
+static char metrics_json[sizeof(json)];
+
+static void metrics_begin(void) {
+  json[0] = '{';
+  json_len = 1;
+}
+
+static const char *metrics_end(void) {
+  memcpy(metrics_json, json + 1, json_len);
+  metrics_json[json_len - 1] = '\0';
+  return metrics_json;
+}
+
+static void emit_line(const char *line) {
+  fputs(line, stdout);
+  fputc('\n', stdout);
+  fflush(stdout);
+}
+
+static void emit_type(const char *type) {
+  char line[128];
+  snprintf(line, sizeof(line), "{\"type\":\"%s\"}", type);
+  emit_line(line);
+}
+
+#define MAX_ERRORS 8
+static char errors[MAX_ERRORS][256];
+static int error_count;
+
+static void add_error(const char *fmt, ...) {
+  if (error_count == MAX_ERRORS) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errors[error_count++], sizeof(errors[0]), fmt, ap);
+  va_end(ap);
+}
+
+/* ------------------------------------------------------------ connections */
+
+typedef struct {
+  int fd;
+  int closed;
+  int connecting;
+  /* echo: the sequence number the next frame sent will carry; broadcast sender likewise. */
+  uint32_t next_seq;
+  /* The sequence number expected next from the server. */
+  uint32_t expected;
+  /* Frames missing (a jump forward) or out of place (a repeat or a step back). */
+  uint64_t gaps;
+  /* The start of a frame that straddles two reads. */
+  uint32_t carry_len;
+  uint8_t *carry;
+  /* Bytes the kernel did not take yet. */
+  uint8_t *out;
+  uint32_t out_len, out_cap;
+} conn;
+
+static int ep = -1;
+static conn *conns;
+static long nconns;
+static uint8_t *rbuf; /* MAX_FRAME of room for a carried frame start, then READ_BYTES */
+static int stdin_is_pipe;
+static uint64_t unexpected_frames, unexpected_closes, protocol_errors;
+static int running = 1; /* until the end of the measured window */
+
+static void set_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void ep_ctl(int op, int fd, uint32_t events, uint64_t data) {
+  struct epoll_event ev = {.events = events, .data.u64 = data};
+  if (epoll_ctl(ep, op, fd, &ev) < 0 && op != EPOLL_CTL_DEL) die("epoll_ctl: %s", strerror(errno));
+}
+
+/* Opens connections [from, to) to 127.0.0.1:port and waits until every one is up. */
+static void connect_range(long from, long to, int port, int nodelay) {
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  long pending = 0;
+  for (long i = from; i < to; i++) {
+    conn *c = &conns[i];
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) die("socket (connection %ld): %s (raise ulimit -n)", i, strerror(errno));
+    if (nodelay) set_nodelay(c->fd);
+    if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS) {
+      die("connect to 127.0.0.1:%d: %s", port, strerror(errno));
+    }
+    ep_ctl(EPOLL_CTL_ADD, c->fd, EPOLLOUT, (uint64_t)i);
+    c->connecting = 1;
+    pending++;
+  }
+  uint64_t deadline = now_ns() + CONNECT_TIMEOUT_MS * 1000000ull;
+  struct epoll_event evs[MAX_EVENTS];
+  while (pending > 0) {
+    if (now_ns() > deadline) die("%ld connections to 127.0.0.1:%d still pending after %d ms", pending, port, CONNECT_TIMEOUT_MS);
+    int n = epoll_wait(ep, evs, MAX_EVENTS, 100);
+    for (int k = 0; k < n; k++) {
+      uint64_t i = evs[k].data.u64;
+      if (i == EV_STDIN || i == EV_TIMER || (long)i < from || (long)i >= to) continue;
+      conn *c = &conns[i];
+      if (!c->connecting) continue;
+      c->connecting = 0;
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) die("connect to 127.0.0.1:%d: %s", port, strerror(err));
+      ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN, i);
+      pending--;
+    }
+  }
+}
+
+/* Closes a connection; `reset` sends RST (SO_LINGER 0) so no TIME_WAIT is left behind. */
+static void close_conn(conn *c, int reset) {
+  if (c->fd < 0) return;
+  if (reset) {
+    struct linger lg = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  }
+  close(c->fd); /* also leaves the epoll set */
+  c->fd = -1;
+}
+
+/* Sends bytes, keeping what the kernel does not take and writing it on EPOLLOUT. */
+static void conn_send(conn *c, uint64_t index, const uint8_t *p, size_t n) {
+  if (c->fd < 0) return;
+  if (c->out_len == 0) {
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) {
+      if (errno != EAGAIN) {
+        c->closed = 1;
+        return;
+      }
+      w = 0;
+    }
+    if ((size_t)w == n) return;
+    p += w;
+    n -= (size_t)w;
+    ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN | EPOLLOUT, index);
+  }
+  if (c->out_len + n > OUT_LIMIT) die("connection %lu: over %d bytes the kernel would not take", (unsigned long)index, OUT_LIMIT);
+  if (c->out_len + n > c->out_cap) {
+    c->out_cap = c->out_len + (uint32_t)n > 2 * c->out_cap ? c->out_len + (uint32_t)n : 2 * c->out_cap;
+    c->out = realloc(c->out, c->out_cap);
+    if (c->out == NULL) die("out of memory");
+  }
+  memcpy(c->out + c->out_len, p, n);
+  c->out_len += (uint32_t)n;
+}
+
+static void conn_flush(conn *c, uint64_t index) {
+  if (c->out_len == 0 || c->fd < 0) return;
+  ssize_t w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (w < 0) {
+    if (errno != EAGAIN) c->closed = 1;
+    return;
+  }
+  memmove(c->out, c->out + w, c->out_len - (size_t)w);
+  c->out_len -= (uint32_t)w;
+  if (c->out_len == 0) ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN, index);
+}
+
+/*
+ * Reads once from a connection into rbuf, behind the carried start of a
+ * straddling frame. Returns the end of the valid bytes in rbuf (frames start
+ * at 0), 0 when there was nothing to read, and marks the connection closed on
+ * EOF or error.
+ */
+static size_t conn_read(conn *c) {
+  memcpy(rbuf, c->carry, c->carry_len);
+  ssize_t n = recv(c->fd, rbuf + c->carry_len, READ_BYTES, MSG_DONTWAIT);
+  if (n > 0) return c->carry_len + (size_t)n;
+  if (n == 0 || (errno != EAGAIN && errno != EINTR)) c->closed = 1;
+  return 0;
+}
+
+/* Keeps the bytes of an incomplete frame at rbuf[pos..end) for the next read. */
+static void conn_keep(conn *c, size_t pos, size_t end) {
+  size_t rest = end - pos;
+  if (rest > MAX_FRAME) {
+    protocol_errors++;
+    rest = 0;
+  }
+  memcpy(c->carry, rbuf + pos, rest);
+  c->carry_len = (uint32_t)rest;
+}
+
+static void alloc_conns(long n) {
+  nconns = n;
+  conns = calloc((size_t)n, sizeof(conn));
+  if (conns == NULL) die("out of memory");
+  for (long i = 0; i < n; i++) conns[i].fd = -1;
+}
+
+static void alloc_carries(void) {
+  for (long i = 0; i < nconns; i++) {
+    conns[i].carry = malloc(MAX_FRAME);
+    if (conns[i].carry == NULL) die("out of memory");
+  }
+}
+
+/*
+ * Asks the server how many connections it has, on connection `c` (which must
+ * have nothing else in flight). Returns -1 when no answer comes in time.
+ */
+static long query_count(conn *c, int timeout_ms) {
+  uint8_t frame[HEADER_BYTES];
+  wr32(frame, 2);
+  wr16(frame + 4, ID_COUNT);
+  if (send(c->fd, frame, sizeof(frame), MSG_NOSIGNAL) != (ssize_t)sizeof(frame)) die("send COUNT: %s", strerror(errno));
+  uint8_t reply[16];
+  size_t got = 0;
+  uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+  while (got < 10) {
+    long left = (long)((deadline - now_ns()) / 1000000);
+    if ((int64_t)(deadline - now_ns()) <= 0) return -1;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if (poll(&p, 1, (int)(left < 1 ? 1 : left)) <= 0) continue;
+    ssize_t n = recv(c->fd, reply + got, 10 - got, MSG_DONTWAIT);
+    if (n == 0) die("the server closed the control connection");
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      die("recv COUNT: %s", strerror(errno));
+    }
+    got += (size_t)n;
+  }
+  if (rd32(reply) != 6 || rd16(reply + 4) != ID_COUNT) die("unexpected reply to COUNT (length %u, id %u)", rd32(reply), rd16(reply + 4));
+  return (long)rd32(reply + 6);
+}
+
+/*
+ * Polls the server's connection count until it is `want`; false on timeout.
+ * A query that gets no answer at all is fatal rather than retried, so a late
+ * reply can never be taken for the answer to a later query.
+ */
+static int wait_count(conn *control, long want, int timeout_ms) {
+  uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+  for (;;) {
+    long have = query_count(control, 10000);
+    if (have < 0) die("the server did not answer a COUNT query within 10 s");
+    if (have == want) return 1;
+    if (now_ns() > deadline) {
+      fprintf(stderr, "loadgen: the server reports %ld connections, expected %ld\n", have, want);
+      return 0;
+    }
+    usleep(2000);
+  }
+}
+
+/* Reads a command line from stdin; returns 0 on EOF. */
+static int read_command(char *buf, size_t cap) {
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(0, buf + len, 1);
+    if (n <= 0) return 0;
+    if (buf[len] == '\n' || len + 2 >= cap) break;
+    len++;
+  }
+  buf[len] = '\0';
+  return 1;
+}
+
+/* ----------------------------------------------------- the measured window */
+
+typedef struct {
+  uint64_t start_ns, start_user, start_sys;
+  double ms, cpu_percent, user_percent, sys_percent;
+} window_t;
+
+static void window_open(window_t *w) {
+  cpu_ns(&w->start_user, &w->start_sys);
+  w->start_ns = now_ns();
+  emit_type("window-start");
+}
+
+static void window_close(window_t *w) {
+  uint64_t user, sys;
+  cpu_ns(&user, &sys);
+  uint64_t elapsed = now_ns() - w->start_ns;
+  w->ms = (double)elapsed / 1e6;
+  w->user_percent = 100.0 * (double)(user - w->start_user) / (double)elapsed;
+  w->sys_percent = 100.0 * (double)(sys - w->start_sys) / (double)elapsed;
+  w->cpu_percent = w->user_percent + w->sys_percent;
+  emit_type("window-end");
+}
+
+static void emit_result(double rate, const window_t *w, const char *metrics) {
+  json_len = 0;
+  jput("{\"type\":\"result\",\"result\":{\"rate\":%.3f,\"windowMs\":%.3f,\"loadCpuPercent\":%.3f,\"metrics\":{%s", rate, w->ms,
+       w->cpu_percent, metrics);
+  jput(",\"loadUserPercent\":%.3f,\"loadSysPercent\":%.3f},\"errors\":[", w->user_percent, w->sys_percent);
+  for (int i = 0; i < error_count; i++) jput("%s\"%s\"", i == 0 ? "" : ",", errors[i]);
+  jput("]}}");
+  emit_line(json);
+}
+
+static void common_errors(void) {
+  if (unexpected_frames > 0) add_error("%llu unexpected frames", (unsigned long long)unexpected_frames);
+  if (unexpected_closes > 0) add_error("%llu connections closed by the server during the run", (unsigned long long)unexpected_closes);
+  if (protocol_errors > 0) add_error("%llu malformed frames", (unsigned long long)protocol_errors);
+}
+
+static void watch_stdin(void) {
+  struct stat st;
+  if (fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+    stdin_is_pipe = 1;
+    ep_ctl(EPOLL_CTL_ADD, 0, EPOLLIN, EV_STDIN);
+  }
+}
+
+/* stdin readable in a traffic workload: only EOF is expected, and it means the orchestrator is gone. */
+static void on_stdin(void) {
+  char buf[64];
+  ssize_t n = read(0, buf, sizeof(buf));
+  if (n == 0) exit(3);
+}
+
+/* ------------------------------------------------------------------ echo */
+
+/*
+ * echo and echo-fixed: the payload is [u64 send time ns][u32 seq][u32 connection][zeros].
+ * Every echo is checked to be the next sequence number of its connection.
+ */
+typedef struct {
+  int fixed;
+  long payload, frame_bytes;
+  histogram latency;
+  int recording;
+  uint64_t echoed;
+  uint8_t *scratch;
+  long scratch_frames;
+} echo_state;
+
+static void echo_fill(echo_state *s, conn *c, uint64_t index, uint8_t *p, long n, uint64_t ts) {
+  for (long k = 0; k < n; k++, p += s->frame_bytes) {
+    wr64(p + HEADER_BYTES, ts);
+    wr32(p + HEADER_BYTES + 8, c->next_seq++);
+    wr32(p + HEADER_BYTES + 12, (uint32_t)index);
+  }
+}
+
+static void echo_send(echo_state *s, uint64_t index, long n, uint64_t ts) {
+  conn *c = &conns[index];
+  while (n > 0) {
+    long k = n < s->scratch_frames ? n : s->scratch_frames;
+    echo_fill(s, c, index, s->scratch, k, ts);
+    conn_send(c, index, s->scratch, (size_t)(k * s->frame_bytes));
+    n -= k;
+  }
+}
+
+/* Reads one connection's echoes; returns how many arrived. */
+static long echo_read(echo_state *s, uint64_t index) {
+  conn *c = &conns[index];
+  size_t end = conn_read(c);
+  if (end == 0) return 0;
+  uint64_t now = now_ns();
+  size_t pos = 0;
+  long n = 0;
+  uint32_t want_len = (uint32_t)(2 + s->payload);
+  while (end - pos >= 4) {
+    uint32_t len = rd32(rbuf + pos);
+    if (len > 2 + MAX_PAYLOAD || len < 2) {
+      protocol_errors++;
+      c->closed = 1;
+      return n;
+    }
+    if (pos + 4 + len > end) break;
+    const uint8_t *body = rbuf + pos + 4;
+    if (len != want_len || rd16(body) != ID_ECHO || rd32(body + 2 + 12) != (uint32_t)index) {
+      unexpected_frames++;
+    } else {
+      uint32_t seq = rd32(body + 2 + 8);
+      if (seq != c->expected) c->gaps += seq > c->expected ? seq - c->expected : 1;
+      c->expected = seq + 1;
+      if (s->recording) hist_record(&s->latency, now - rd64(body + 2));
+      n++;
+    }
+    pos += 4 + len;
+  }
+  conn_keep(c, pos, end);
+  return n;
+}
+
+static int run_echo(const options *o, int fixed) {
+  echo_state s = {0};
+  s.fixed = fixed;
+  s.payload = o->payload < 0 ? 32 : o->payload;
+  s.frame_bytes = HEADER_BYTES + s.payload;
+  long n = o->connections < 0 ? 100 : o->connections;
+  alloc_conns(n);
+  alloc_carries();
+  /* Room for one write's frames: a closed loop refills at most in-flight at once. */
+  s.scratch_frames = o->in_flight > 1024 ? o->in_flight : 1024;
+  s.scratch = calloc((size_t)s.scratch_frames * (size_t)s.frame_bytes, 1);
+  if (s.scratch == NULL) die("out of memory");
+  /* Headers are written once; only timestamps and sequence numbers change. */
+  for (long k = 0; k < s.scratch_frames; k++) {
+    wr32(s.scratch + k * s.frame_bytes, (uint32_t)(2 + s.payload));
+    wr16(s.scratch + k * s.frame_bytes + 4, ID_ECHO);
+  }
+  for (long from = 0; from < n; from += CONNECT_BATCH) connect_range(from, from + CONNECT_BATCH < n ? from + CONNECT_BATCH : n, o->port, 1);
+
+  int timer = -1;
+  uint64_t sched_start = now_ns(), scheduled = 0, late = 0, max_lag = 0, window_scheduled = 0;
+  uint64_t rr = 0;
+  if (fixed) {
+    timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (timer < 0) die("timerfd_create: %s", strerror(errno));
+    struct itimerspec its = {.it_interval = {0, o->tick_us * 1000}, .it_value = {0, o->tick_us * 1000}};
+    timerfd_settime(timer, 0, &its, NULL);
+    ep_ctl(EPOLL_CTL_ADD, timer, EPOLLIN, EV_TIMER);
+  } else {
+    uint64_t t = now_ns();
+    for (long i = 0; i < n; i++) echo_send(&s, (uint64_t)i, o->in_flight, t);
+  }
+
+  window_t w = {0};
+  uint64_t t0 = now_ns();
+  uint64_t window_at = t0 + (uint64_t)o->warmup_ms * 1000000ull;
+  uint64_t end_at = window_at + (uint64_t)o->duration_ms * 1000000ull;
+  int phase = 0; /* 0 warm-up, 1 measuring, 2 settling */
+  uint64_t start_echoed = 0, settle_deadline = 0;
+  struct epoll_event evs[MAX_EVENTS];
+  for (;;) {
+    uint64_t t = now_ns();
+    if (phase == 0 && t >= window_at) {
+      phase = 1;
+      memset(&s.latency, 0, sizeof(s.latency));
+      s.recording = 1;
+      start_echoed = s.echoed;
+      window_scheduled = scheduled;
+      late = max_lag = 0;
+      window_open(&w);
+    } else if (phase == 1 && t >= end_at) {
+      phase = 2;
+      s.recording = 0;
+      running = 0;
+      window_close(&w);
+      settle_deadline = t + SETTLE_TIMEOUT_MS * 1000000ull;
+      if (timer >= 0) close(timer);
+      timer = -1;
+    }
+    if (phase == 2) {
+      /* Every frame sent must come back before the connections close: nothing may be lost. */
+      int done = 1;
+      for (long i = 0; i < n && done; i++) done = conns[i].closed || conns[i].expected == conns[i].next_seq;
+      if (done || t > settle_deadline) break;
+    }
+    uint64_t next = phase == 0 ? window_at : phase == 1 ? end_at : t + 10000000ull;
+    int timeout = (int)((next > t ? next - t : 0) / 1000000) + 1;
+    int ne = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+    for (int k = 0; k < ne; k++) {
+      uint64_t i = evs[k].data.u64;
+      if (i == EV_STDIN) {
+        on_stdin();
+        continue;
+      }
+      if (i == EV_TIMER) {
+        uint64_t expirations;
+        if (read(timer, &expirations, sizeof(expirations)) < 0) continue;
+        uint64_t now = now_ns();
+        uint64_t target = (uint64_t)((double)(now - sched_start) * (double)o->rate / 1e9);
+        if (target <= scheduled) continue;
+        uint64_t due = target - scheduled;
+        /* How far behind its schedule the oldest of these frames is. */
+        uint64_t lag = now - (sched_start + (uint64_t)((double)scheduled * 1e9 / (double)o->rate));
+        if (lag > max_lag) max_lag = lag;
+        if (lag > 1000000ull) late += due;
+        /* Spread the frames round-robin: each connection gets base or base + 1, in one write. */
+        uint64_t base = due / (uint64_t)n, extra = due % (uint64_t)n;
+        if (base > 0) {
+          for (long c = 0; c < n; c++) echo_send(&s, (uint64_t)c, (long)base + ((uint64_t)((c - (long)rr + n) % n) < extra), now);
+        } else {
+          for (uint64_t j = 0; j < extra; j++) echo_send(&s, (rr + j) % (uint64_t)n, 1, now);
+        }
+        rr = (rr + extra) % (uint64_t)n;
+        scheduled = target;
+        continue;
+      }
+      conn *c = &conns[i];
+      if (evs[k].events & EPOLLOUT) conn_flush(c, i);
+      if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+      long got = echo_read(&s, i);
+      s.echoed += (uint64_t)got;
+      if (c->closed) {
+        if (running) unexpected_closes++;
+        ep_ctl(EPOLL_CTL_DEL, c->fd, 0, 0);
+        continue;
+      }
+      /* Closed loop: one new frame for each echo, all in one write. */
+      if (!fixed && running && got > 0) echo_send(&s, i, got, now_ns());
+    }
+  }
+
+  uint64_t frames = s.echoed - start_echoed;
+  uint64_t gaps = 0, missing = 0;
+  for (long i = 0; i < n; i++) {
+    gaps += conns[i].gaps;
+    if (conns[i].next_seq > conns[i].expected) missing += conns[i].next_seq - conns[i].expected;
+  }
+  common_errors();
+  if (gaps > 0) add_error("GAPS: %llu echoes missing or out of order", (unsigned long long)gaps);
+  if (missing > 0) add_error("%llu frames sent were never echoed", (unsigned long long)missing);
+  if (frames == 0) add_error("no frames were echoed in the measured window");
+  double offered = (double)(scheduled - window_scheduled) / (w.ms / 1000);
+  /*
+   * Frames sent over a millisecond behind their schedule (the load generator
+   * was not scheduled in time: on a small shared machine, it happens) are
+   * still stamped with their real send time, so they do not distort latency;
+   * but if the generator could not hold the rate at all, the run is invalid.
+   */
+  uint64_t window_frames = scheduled - window_scheduled;
+  if (fixed && offered < 0.98 * (double)o->rate) {
+    add_error("the load generator offered only %.0f frames/s of the %ld asked for", offered, o->rate);
+  }
+  metrics_begin();
+  jnum("frames", (double)frames);
+  jnum("p50Us", hist_percentile_us(&s.latency, 0.50));
+  jnum("p99Us", hist_percentile_us(&s.latency, 0.99));
+  jnum("p999Us", hist_percentile_us(&s.latency, 0.999));
+  jnum("gaps", (double)(gaps + missing));
+  if (fixed) {
+    jnum("offeredPerSec", offered);
+    jnum("latePercent", window_frames > 0 ? 100.0 * (double)late / (double)window_frames : 0);
+    jnum("maxLagUs", (double)max_lag / 1000);
+  }
+  const char *metrics = metrics_end();
+  for (long i = 0; i < n; i++) close_conn(&conns[i], 0);
+  emit_result((double)frames / (w.ms / 1000), &w, metrics);
+  return 0;
+}
+
+/* ------------------------------------------------------------- broadcast */
+
+/*
+ * broadcast: receivers 0..R-1 and the sender R, which gets every frame too.
+ * The payload is [u32 seq][u32 0][u64 send time ns][zeros]. Frame k is sent
+ * only once every connection has received frame k - window, so no queue, in
+ * the server or in the kernel, ever holds more than `window` frames for any
+ * connection.
+ */
+static int run_broadcast(const options *o) {
+  long receivers = o->receivers;
+  long payload = o->payload < 0 ? 64 : o->payload;
+  long frame_bytes = HEADER_BYTES + payload;
+  long window = o->window;
+  alloc_conns(receivers + 1);
+  alloc_carries();
+  uint64_t sender_index = (uint64_t)receivers;
+  conn *sender = &conns[sender_index];
+  for (long from = 0; from < receivers; from += CONNECT_BATCH) {
+    connect_range(from, from + CONNECT_BATCH < receivers ? from + CONNECT_BATCH : receivers, o->port, 1);
+  }
+  connect_range(receivers, receivers + 1, o->port, 1);
+  /* The server must know every receiver before frame 0, or a late one would miss the first frames. */
+  if (!wait_count(sender, receivers + 1, 10000)) die("the server did not report %ld connections within 10 s", receivers + 1);
+
+  uint8_t *frames = calloc((size_t)window, (size_t)frame_bytes);
+  if (frames == NULL) die("out of memory");
+  for (long k = 0; k < window; k++) {
+    wr32(frames + k * frame_bytes, (uint32_t)(2 + payload));
+    wr16(frames + k * frame_bytes + 4, ID_BROADCAST);
+  }
+  histogram *latency = calloc(1, sizeof(histogram));
+  uint64_t delivered = 0; /* by the receivers, not counting the sender's own copies */
+  int recording = 0;
+  uint32_t min_expected = 0;
+
+  window_t w = {0};
+  uint64_t t0 = now_ns();
+  uint64_t window_at = t0 + (uint64_t)o->warmup_ms * 1000000ull;
+  uint64_t end_at = window_at + (uint64_t)o->duration_ms * 1000000ull;
+  int phase = 0;
+  uint64_t start_delivered = 0, start_seq = 0, end_seq = 0, settle_deadline = 0;
+  uint32_t want_len = (uint32_t)(2 + payload);
+  struct epoll_event evs[MAX_EVENTS];
+  for (;;) {
+    uint64_t t = now_ns();
+    if (phase == 0 && t >= window_at) {
+      phase = 1;
+      memset(latency, 0, sizeof(*latency));
+      recording = 1;
+      start_delivered = delivered;
+      start_seq = sender->next_seq;
+      window_open(&w);
+    } else if (phase == 1 && t >= end_at) {
+      phase = 2;
+      recording = 0;
+      running = 0;
+      end_seq = sender->next_seq;
+      window_close(&w);
+      settle_deadline = t + SETTLE_TIMEOUT_MS * 1000000ull;
+    }
+    if (phase == 2 && (min_expected >= sender->next_seq || t > settle_deadline)) break;
+    /* Credit: send what the slowest connection allows, in one write (two where the slots wrap). */
+    if (running && sender->next_seq < min_expected + (uint32_t)window) {
+      uint32_t first = sender->next_seq, count = min_expected + (uint32_t)window - first;
+      uint64_t ts = now_ns();
+      for (uint32_t k = 0; k < count; k++) {
+        uint8_t *p = frames + ((first + k) % (uint32_t)window) * frame_bytes + HEADER_BYTES;
+        wr32(p, first + k);
+        wr64(p + 8, ts);
+      }
+      uint32_t slot = first % (uint32_t)window;
+      uint32_t until_wrap = count < (uint32_t)window - slot ? count : (uint32_t)window - slot;
+      conn_send(sender, sender_index, frames + slot * frame_bytes, (size_t)until_wrap * (size_t)frame_bytes);
+      if (until_wrap < count) conn_send(sender, sender_index, frames, (size_t)(count - until_wrap) * (size_t)frame_bytes);
+      sender->next_seq = first + count;
+    }
+    uint64_t next = phase == 0 ? window_at : phase == 1 ? end_at : t + 10000000ull;
+    int timeout = (int)((next > t ? next - t : 0) / 1000000) + 1;
+    int ne = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+    for (int k = 0; k < ne; k++) {
+      uint64_t i = evs[k].data.u64;
+      if (i == EV_STDIN) {
+        on_stdin();
+        continue;
+      }
+      conn *c = &conns[i];
+      if (evs[k].events & EPOLLOUT) conn_flush(c, i);
+      if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+      size_t end = conn_read(c);
+      if (c->closed) {
+        if (running) unexpected_closes++;
+        ep_ctl(EPOLL_CTL_DEL, c->fd, 0, 0);
+        continue;
+      }
+      if (end == 0) continue;
+      uint64_t now = now_ns();
+      size_t pos = 0;
+      uint64_t got = 0;
+      uint32_t expected = c->expected;
+      uint64_t gaps = 0;
+      while (end - pos >= 4) {
+        uint32_t len = rd32(rbuf + pos);
+        if (len > 2 + MAX_PAYLOAD || len < 2) {
+          protocol_errors++;
+          break;
+        }
+        if (pos + 4 + len > end) break;
+        const uint8_t *body = rbuf + pos + 4;
+        if (len != want_len || rd16(body) != ID_BROADCAST) {
+          unexpected_frames++;
+        } else {
+          uint32_t seq = rd32(body + 2);
+          if (seq != expected) gaps += seq > expected ? seq - expected : 1;
+          expected = seq + 1;
+          if (recording) hist_record(latency, now - rd64(body + 2 + 8));
+          got++;
+        }
+        pos += 4 + len;
+      }
+      c->expected = expected;
+      c->gaps += gaps;
+      if (i != sender_index) delivered += got;
+      conn_keep(c, pos, end);
+    }
+    uint32_t m = UINT32_MAX;
+    for (long j = 0; j <= receivers; j++) {
+      if (!conns[j].closed && conns[j].expected < m) m = conns[j].expected;
+    }
+    min_expected = m == UINT32_MAX ? sender->next_seq : m;
+  }
+
+  uint64_t last = sender->next_seq, gaps = 0, short_receivers = 0;
+  for (long j = 0; j <= receivers; j++) {
+    gaps += conns[j].gaps + (last > conns[j].expected ? last - conns[j].expected : 0);
+    if (conns[j].expected < last) short_receivers++;
+  }
+  uint64_t deliveries = delivered - start_delivered;
+  common_errors();
+  if (gaps > 0) {
+    add_error("GAPS: %llu frames missing or out of order over %ld connections (%llu short at the end)", (unsigned long long)gaps,
+              receivers + 1, (unsigned long long)short_receivers);
+  }
+  if (deliveries == 0) add_error("nothing was delivered in the measured window");
+  metrics_begin();
+  jnum("deliveries", (double)deliveries);
+  jnum("broadcastsPerSec", (double)(end_seq - start_seq) / (w.ms / 1000));
+  jnum("framesChecked", (double)last);
+  jnum("gaps", (double)gaps);
+  jnum("p50Us", hist_percentile_us(latency, 0.50));
+  jnum("p99Us", hist_percentile_us(latency, 0.99));
+  const char *metrics = metrics_end();
+  for (long j = 0; j <= receivers; j++) close_conn(&conns[j], 0);
+  emit_result((double)deliveries / (w.ms / 1000), &w, metrics);
+  return 0;
+}
+
+/* ----------------------------------------------------------------- conns */
+
+/*
+ * conns: open idle connections and hold them, so the orchestrator can read the
+ * server's memory before and after. Connection 0 is the control connection
+ * (one of the idle ones; it only asks for the server's connection count).
+ * Dialled in batches, each confirmed by the server's count, so the listen
+ * backlog never overflows (a dropped SYN costs a one-second retry).
+ *
+ *   warm-up: open and reset `warm-connections`, so lazy one-time allocations
+ *            (code, pools) land before the first reading, then {"type":"ready"}
+ *   "go":    open the rest, up to `connections` in all, then {"type":"holding"}
+ *   "release" (or stdin EOF, or hold-ms without a pipe): check every
+ *            connection is still open, reset them all, print the result.
+ */
+static void open_confirmed(long from, long to, int port, conn *control, long base) {
+  for (long b = from; b < to; b += CONNECT_BATCH) {
+    long e = b + CONNECT_BATCH < to ? b + CONNECT_BATCH : to;
+    connect_range(b, e, port, 0);
+    for (long i = b; i < e; i++) ep_ctl(EPOLL_CTL_DEL, conns[i].fd, 0, 0);
+    if (!wait_count(control, base + e - from, 10000)) die("the server did not report %ld connections within 10 s", base + e - from);
+  }
+}
+
+static int run_conns(const options *o) {
+  long n = o->connections < 0 ? 10000 : o->connections;
+  long warm = o->warm_connections;
+  alloc_conns(n + warm);
+  /* Warm-up connections live at the end of the array. */
+  connect_range(0, 1, o->port, 1);
+  ep_ctl(EPOLL_CTL_DEL, conns[0].fd, 0, 0);
+  conn *control = &conns[0];
+  if (!wait_count(control, 1, 10000)) die("the server did not report the control connection");
+  if (warm > 0) {
+    open_confirmed(n, n + warm, o->port, control, 1);
+    for (long i = n; i < n + warm; i++) close_conn(&conns[i], 1);
+    if (!wait_count(control, 1, 10000)) die("the server did not drop the warm-up connections within 10 s");
+  }
+  emit_line("{\"type\":\"ready\",\"connections\":1}");
+  char cmd[64];
+  if (stdin_is_pipe) {
+    if (!read_command(cmd, sizeof(cmd))) exit(3);
+    if (strcmp(cmd, "go") != 0) die("expected 'go', got '%s'", cmd);
+  }
+  window_t w = {0};
+  window_open(&w);
+  open_confirmed(1, n, o->port, control, 1);
+  window_close(&w);
+  char line[256];
+  snprintf(line, sizeof(line), "{\"type\":\"holding\",\"connections\":%ld,\"connectMs\":%.3f}", n, w.ms);
+  emit_line(line);
+  if (stdin_is_pipe) {
+    if (read_command(cmd, sizeof(cmd)) && strcmp(cmd, "release") != 0) die("expected 'release', got '%s'", cmd);
+  } else {
+    usleep((useconds_t)o->hold_ms * 1000);
+  }
+  /* Every connection must still be open: a peek that would block means nothing (no FIN, no RST) arrived. */
+  long dead = 0;
+  for (long i = 0; i < n; i++) {
+    char byte;
+    ssize_t r = recv(conns[i].fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (!(r < 0 && errno == EAGAIN)) dead++;
+  }
+  long reported = query_count(control, 10000);
+  if (dead > 0) add_error("%ld of %ld connections were closed or sent something while idle", dead, n);
+  if (reported != n) add_error("the server reports %ld connections, expected %ld", reported, n);
+  for (long i = 0; i < n; i++) close_conn(&conns[i], 1);
+  metrics_begin();
+  jnum("connections", (double)n);
+  jnum("connectMs", w.ms);
+  jnum("closedWhileIdle", (double)dead);
+  const char *metrics = metrics_end();
+  emit_result((double)n / (w.ms / 1000), &w, metrics);
+  return 0;
+}
+
+/* ----------------------------------------------------------------- serve */
+
+/*
+ * serve: a reference server, not a load generator. The same packets as
+ * bench/server (ECHO back to the sender, BROADCAST to every connection, COUNT),
+ * served by the plainest fast design on epoll: one read per ready socket per
+ * wake-up, replies appended to per-connection output buffers, and one send()
+ * per connection that has output at the end of each wake-up. It shows what the
+ * kernel allows on the machine with next to no user-space cost per frame, the
+ * ceiling any backend can approach. Prints {"type":"listening","port":P}.
+ */
+typedef struct {
+  int fd;
+  int dirty;
+  uint32_t carry_len;
+  uint8_t *carry; /* allocated the first time a frame straddles two reads */
+  uint8_t *out;
+  uint32_t out_len, out_cap;
+} sconn;
+
+static sconn **sconns; /* by descriptor */
+static int *live;      /* descriptors of open connections, for broadcasts */
+static int live_count;
+static int *dirty_list;
+static int dirty_count;
+
+static void s_append(sconn *c, const uint8_t *p, size_t n) {
+  if (c->out_len + n > OUT_LIMIT) return; /* a peer this far behind is not reading: drop, as a bounded queue would */
+  if (c->out_len + n > c->out_cap) {
+    uint32_t cap = c->out_cap == 0 ? 4096 : c->out_cap;
+    while (cap < c->out_len + n) cap *= 2;
+    c->out = realloc(c->out, cap);
+    if (c->out == NULL) die("out of memory");
+    c->out_cap = cap;
+  }
+  memcpy(c->out + c->out_len, p, n);
+  c->out_len += (uint32_t)n;
+  if (!c->dirty) {
+    c->dirty = 1;
+    dirty_list[dirty_count++] = c->fd;
+  }
+}
+
+static void s_close(int fd) {
+  sconn *c = sconns[fd];
+  if (c == NULL) return;
+  for (int i = 0; i < live_count; i++) {
+    if (live[i] == fd) {
+      live[i] = live[--live_count];
+      break;
+    }
+  }
+  for (int i = 0; i < dirty_count; i++) {
+    if (dirty_list[i] == fd) {
+      dirty_list[i] = dirty_list[--dirty_count];
+      break;
+    }
+  }
+  free(c->out);
+  free(c->carry);
+  free(c);
+  sconns[fd] = NULL;
+  close(fd);
+}
+
+static int run_serve(void) {
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  size_t max_fds = rl.rlim_cur > 1048576 ? 1048576 : (size_t)rl.rlim_cur;
+  sconns = calloc(max_fds, sizeof(*sconns));
+  live = calloc(max_fds, sizeof(int));
+  dirty_list = calloc(max_fds, sizeof(int));
+  if (sconns == NULL || live == NULL || dirty_list == NULL) die("out of memory");
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(lfd, 4096) < 0 ||
+      getsockname(lfd, (struct sockaddr *)&addr, &len) < 0) {
+    die("listen: %s", strerror(errno));
+  }
+  ep_ctl(EPOLL_CTL_ADD, lfd, EPOLLIN, EV_TIMER); /* EV_TIMER stands for the listener here */
+  char line[64];
+  snprintf(line, sizeof(line), "{\"type\":\"listening\",\"port\":%d}", ntohs(addr.sin_port));
+  emit_line(line);
+  struct epoll_event evs[MAX_EVENTS];
+  for (;;) {
+    int ne = epoll_wait(ep, evs, MAX_EVENTS, -1);
+    for (int k = 0; k < ne; k++) {
+      uint64_t id = evs[k].data.u64;
+      if (id == EV_STDIN) {
+        on_stdin();
+        continue;
+      }
+      if (id == EV_TIMER) {
+        for (;;) {
+          int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (fd < 0) break;
+          if ((size_t)fd >= max_fds) {
+            close(fd);
+            continue;
+          }
+          set_nodelay(fd);
+          sconn *c = calloc(1, sizeof(sconn));
+          if (c == NULL) die("out of memory");
+          c->fd = fd;
+          sconns[fd] = c;
+          live[live_count++] = fd;
+          ep_ctl(EPOLL_CTL_ADD, fd, EPOLLIN, (uint64_t)fd);
+        }
+        continue;
+      }
+      int fd = (int)id;
+      sconn *c = sconns[fd];
+      if (c == NULL) continue;
+      if (evs[k].events & EPOLLOUT) {
+        ssize_t w = send(fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+          memmove(c->out, c->out + w, c->out_len - (size_t)w);
+          c->out_len -= (uint32_t)w;
+        }
+        if (c->out_len == 0) ep_ctl(EPOLL_CTL_MOD, fd, EPOLLIN, (uint64_t)fd);
+      }
+      if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+      if (c->carry_len > 0) memcpy(rbuf, c->carry, c->carry_len);
+      ssize_t n = recv(fd, rbuf + c->carry_len, READ_BYTES, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        s_close(fd);
+        continue;
+      }
+      if (n < 0) continue;
+      size_t end = c->carry_len + (size_t)n, pos = 0;
+      int bad = 0;
+      while (end - pos >= HEADER_BYTES) {
+        uint32_t flen = rd32(rbuf + pos);
+        if (flen < 2 || flen > 2 + MAX_PAYLOAD) {
+          bad = 1;
+          break;
+        }
+        if (pos + 4 + flen > end) break;
+        uint16_t id16 = rd16(rbuf + pos + 4);
+        const uint8_t *frame = rbuf + pos;
+        size_t fbytes = 4 + flen;
+        if (id16 == ID_ECHO) {
+          s_append(c, frame, fbytes);
+        } else if (id16 == ID_BROADCAST) {
+          for (int i = 0; i < live_count; i++) s_append(sconns[live[i]], frame, fbytes);
+        } else if (id16 == ID_COUNT) {
+          uint8_t reply[10];
+          wr32(reply, 6);
+          wr16(reply + 4, ID_COUNT);
+          wr32(reply + 6, (uint32_t)live_count);
+          s_append(c, reply, sizeof(reply));
+        } else {
+          bad = 1;
+          break;
+        }
+        pos += fbytes;
+      }
+      if (bad) {
+        s_close(fd);
+        continue;
+      }
+      c->carry_len = (uint32_t)(end - pos);
+      if (c->carry_len > 0 && c->carry == NULL && (c->carry = malloc(MAX_FRAME)) == NULL) die("out of memory");
+      if (c->carry_len > 0) memcpy(c->carry, rbuf + pos, c->carry_len);
+    }
+    /* One send per connection with output, for everything this wake-up produced. */
+    for (int i = 0; i < dirty_count; i++) {
+      sconn *c = sconns[dirty_list[i]];
+      c->dirty = 0;
+      if (c->out_len == 0) continue;
+      ssize_t w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0 && errno != EAGAIN) continue; /* the read side will see the error and close */
+      if (w < 0) w = 0;
+      memmove(c->out, c->out + w, c->out_len - (size_t)w);
+      c->out_len -= (uint32_t)w;
+      if (c->out_len > 0) ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN | EPOLLOUT, (uint64_t)c->fd);
+    }
+    dirty_count = 0;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv) {
+  options o = parse(argc, argv);
+  /* Die with the orchestrator, however it ends. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGPIPE, SIG_IGN);
+  /* Descriptors: one per connection and a few; raise the soft limit as far as the hard one allows. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  rbuf = malloc(MAX_FRAME + READ_BYTES);
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  if (rbuf == NULL || ep < 0) die("setup failed: %s", strerror(errno));
+  watch_stdin();
+  if (!strcmp(o.mode, "echo")) return run_echo(&o, 0);
+  if (!strcmp(o.mode, "echo-fixed")) return run_echo(&o, 1);
+  if (!strcmp(o.mode, "broadcast")) return run_broadcast(&o);
+  if (!strcmp(o.mode, "serve")) return run_serve();
+  if (!strcmp(o.mode, "conns")) {
+    /* conns reads its commands from stdin itself. */
+    if (stdin_is_pipe) epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
+    return run_conns(&o);
+  }
+  die("unknown workload '%s': echo, echo-fixed, broadcast or conns", o.mode);
+  return 2;
+}
