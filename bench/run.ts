@@ -542,20 +542,20 @@ async function main(): Promise<void> {
     const uring = rows.find((row) => row.target === URING);
     if (workload.target !== undefined && uring !== undefined && targets.includes(NET)) {
       const verdict = targetVerdict(workload, uring.ratioNet) ?? '';
-      // A verdict on medians whose runs overlap could go either way on another run: say so.
-      const range = (target: string): [number, number] => {
-        const values = records.filter((r) => r.target === target && r.result !== undefined).map((r) => metric(r.result!, workload.headline));
-        return [Math.min(...values), Math.max(...values)];
-      };
-      const [uLow, uHigh] = range(URING);
-      const [nLow, nHigh] = range(NET);
-      const overlap =
-        runs > 1 && uLow <= nHigh && nLow <= uHigh
-          ? `  (runs overlap: uring ${number(uLow)}..${number(uHigh)}, net ${number(nLow)}..${number(nHigh)})`
+      // A verdict on medians that the spread of the runs could turn around (the best
+      // uring run against the worst net run, and the other way) is said to be fragile.
+      const values = (target: string): number[] =>
+        records.filter((r) => r.target === target && r.result !== undefined).map((r) => metric(r.result!, workload.headline));
+      const [u, n] = [values(URING), values(NET)];
+      const lowest = Math.min(...u) / Math.max(...n);
+      const highest = Math.max(...u) / Math.min(...n);
+      const fragile =
+        runs > 1 && targetVerdict(workload, lowest) !== targetVerdict(workload, highest)
+          ? `  (fragile: single runs give uring/net ${lowest.toFixed(2)}x..${highest.toFixed(2)}x)`
           : '';
       verdicts.push(
         `  ${`${workload.name} ${workload.unit}`.padEnd(26)} uring/net ${uring.ratioNet.toFixed(2).padStart(6)}x` +
-          `   target ${targetText(workload).padEnd(7)}  ${verdict}${overlap}`,
+          `   target ${targetText(workload).padEnd(7)}  ${verdict}${fragile}`,
       );
     }
     report[workload.name] = { title: workload.title, unit: workload.unit, headline: workload.headline, better: workload.better, rows, runs: records, discarded };
