@@ -17,6 +17,8 @@ interface Route {
   readonly handler: PacketHandler;
   /** The packet a returned reply is sent as, in the codec's terms. */
   readonly replyKey: PacketKey;
+  /** Whether the handler declares the third (ctx) parameter; read once, not per packet. */
+  readonly takesContext: boolean;
 }
 
 /**
@@ -62,7 +64,7 @@ export class Dispatcher {
   handle(packet: PacketKey, handler: PacketHandler, reply?: PacketKey): void {
     const id = this.codec.idOf(packet);
     const replyId = reply === undefined ? id : this.codec.idOf(reply);
-    this.routes.set(id, { handler, replyKey: this.codec.keyOf(replyId) });
+    this.routes.set(id, { handler, replyKey: this.codec.keyOf(replyId), takesContext: handler.length >= 3 });
   }
 
   /**
@@ -122,7 +124,7 @@ export class Dispatcher {
       session.close('decode-error');
       return undefined;
     }
-    if (this.chain === undefined && route.handler.length < 3) {
+    if (this.chain === undefined && !route.takesContext) {
       // The hot case: no middleware and a handler that takes no ctx, so none is built.
       try {
         const result = (route.handler as (session: Session, message: unknown) => unknown)(session, message);
