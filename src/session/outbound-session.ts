@@ -133,11 +133,11 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
     this.retryOrGiveUp();
   }
 
-  protected override finish(reason: CloseReason): void {
+  protected override finish(reason: CloseReason, error?: TransportError): void {
     if (this.state === 'closed') return;
     this.queued = [];
     this.queuedBytes = 0;
-    super.finish(reason);
+    super.finish(reason, error);
     const detail = this.lastError ? `: ${this.lastError.code} ${this.lastError.message}` : '';
     this.settleOpened(
       new RingportError(

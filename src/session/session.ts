@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, RingportError } from '../errors';
-import { FrameDecoder } from '../framing';
+import { FrameDecoder, type FrameSink } from '../framing';
 import type { TransportError } from '../backend';
 import type { CloseReason } from './close-reason';
 import type { IdleEntry } from './idle-list';
@@ -25,7 +25,7 @@ let nextSessionId = 1;
  * ({@link OutboundSession}). Events: `drain` (the send queue fell back to the
  * low-water mark), `close` (reason, error?).
  */
-export class Session<Data extends object = Record<string, any>> extends EventEmitter implements IdleEntry {
+export class Session<Data extends object = Record<string, any>> extends EventEmitter implements IdleEntry, FrameSink {
   /** Unique in this process; an outbound session keeps its id across reconnects. */
   readonly id = nextSessionId++;
   /** Per-session application data: login name, rate-limit buckets, anything. */
@@ -48,7 +48,6 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
 
   protected readonly table: SessionTable;
   protected decoder: FrameDecoder;
-  private closeError: TransportError | undefined = undefined;
 
   /** @internal Sessions are made by servers and `connect()`, not by applications. */
   constructor(table: SessionTable, state: SessionState) {
@@ -116,7 +115,7 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   receive(bytes: Buffer): void {
     if (this.state !== 'open') return;
     try {
-      this.decoder.pushRanges(bytes, this.onFrame);
+      this.decoder.pushTo(bytes, this);
     } catch (err) {
       if (err instanceof RingportError && err.code === ErrorCodes.FRAME_TOO_LARGE) {
         this.close('frame-too-large');
@@ -127,29 +126,33 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   }
 
   /**
+   * @internal One frame body from this session's decoder. A method, not a
+   * closure made per session: an idle session should cost as little as it can.
+   */
+  receiveFrame(buffer: Buffer, start: number, end: number): void {
+    // A frame earlier in the same chunk may have closed the session.
+    if (this.state !== 'open') return;
+    this.table.packetsIn++;
+    this.table.onFrame(this, buffer, start, end);
+  }
+
+  /**
    * @internal The connection is gone. `transportReason` is the session-level
    * reading of the transport's reason; a close this side asked for keeps the
    * reason given to `close()`.
    */
   transportClosed(transportReason: CloseReason, error: TransportError | undefined): void {
     this.connId = -1;
-    this.closeError = error;
-    this.finish(this.closeReason ?? transportReason);
+    this.finish(this.closeReason ?? transportReason, error);
   }
 
-  protected finish(reason: CloseReason): void {
+  /** `error` is the transport's, when the connection ending is what closes the session. */
+  protected finish(reason: CloseReason, error?: TransportError): void {
     if (this.state === 'closed') return;
     this.closeReason = reason;
     this.state = 'closed';
     this.table.forget(this);
-    this.emit('close', reason, this.closeError);
-    this.table.onClose(this, reason, this.closeError);
+    this.emit('close', reason, error);
+    this.table.onClose(this, reason, error);
   }
-
-  private readonly onFrame = (buffer: Buffer, start: number, end: number): void => {
-    // A frame earlier in the same chunk may have closed the session.
-    if (this.state !== 'open') return;
-    this.table.packetsIn++;
-    this.table.onFrame(this, buffer, start, end);
-  };
 }

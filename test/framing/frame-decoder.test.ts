@@ -124,6 +124,18 @@ describe.each(COMBINATIONS)('FrameDecoder with a $lengthBytes-byte $byteOrder pr
     expect(out).toEqual([Buffer.from('b')]);
   });
 
+  it('gives pushTo ranges of the chunk, delivered to the sink', () => {
+    const chunk = encodeStream([Buffer.from('ab'), Buffer.alloc(0)], framing);
+    const ranges: Array<[Buffer, number, number]> = [];
+    new FrameDecoder(framing).pushTo(chunk, { receiveFrame: (buffer, start, end) => ranges.push([buffer, start, end]) });
+
+    expect(ranges).toHaveLength(2);
+    expect(ranges[0]).toEqual([chunk, lengthBytes, lengthBytes + 2]);
+    const [empty, start, end] = ranges[1];
+    expect(end - start).toBe(0);
+    expect(empty.subarray(start, end)).toEqual(Buffer.alloc(0));
+  });
+
   describe('a header over maxFrameBytes', () => {
     const small = resolveFraming({ lengthBytes, byteOrder, maxFrameBytes: 100 });
     function oversizedHeader(length: number): Buffer {
