@@ -26,7 +26,26 @@
  *   batch per event-loop wake-up, never one call per event. Within a batch,
  *   events of one connection keep their order.
  * - `stats()` counts connections, bytes, operations and batches.
+ * - Connection ids carry a slot: see {@link CONN_SLOT_LIMIT}.
  */
+
+/**
+ * A connection id is `generation * CONN_SLOT_LIMIT + slot`, as the native
+ * reactor numbers its connection slab. No two connections of a backend hold
+ * one slot at the same time, and a freed slot is reused before a new one is
+ * taken, so slots stay below the peak number of connections; the generation
+ * changes on reuse, so an id never names a later connection. A caller can
+ * therefore keep per-connection state in an array indexed by `connSlot(id)`,
+ * where a map would cost several times the memory, as long as it compares
+ * the whole id. A dial refused before it started may be given a negative id,
+ * which has no slot.
+ */
+export const CONN_SLOT_LIMIT = 1 << 20;
+
+/** The slot of a connection id that is not negative (see {@link CONN_SLOT_LIMIT}). */
+export function connSlot(connId: number): number {
+  return connId % CONN_SLOT_LIMIT;
+}
 
 /** The mechanisms a backend can be built on. */
 export type BackendKind = 'uring' | 'iocp' | 'net';

@@ -14,15 +14,6 @@ import { errnoName, type Addon } from './native-addon';
 import { NativeLoop, type LoopOwner } from './native-loop';
 import { PROTOCOL as P } from './native-protocol';
 
-interface NativeConn {
-  readonly id: number;
-  readonly slot: number;
-  readonly gen: number;
-  closing: boolean;
-  /** Set when this side decided why the connection ends (backpressure); otherwise the reactor says. */
-  reason: TransportCloseReason | undefined;
-}
-
 let sharedLoop: NativeLoop | undefined;
 
 function acquireLoop(addon: Addon): NativeLoop {
@@ -33,6 +24,14 @@ function acquireLoop(addon: Addon): NativeLoop {
 
 function ipv4Text(address: number): string {
   return `${(address >>> 24) & 255}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`;
+}
+
+function slotOf(connId: number): number {
+  return connId % P.SLOT_LIMIT;
+}
+
+function genOf(connId: number): number {
+  return (connId - (connId % P.SLOT_LIMIT)) / P.SLOT_LIMIT;
 }
 
 function numericHost(host: string | undefined): string {
@@ -51,7 +50,15 @@ export class NativeBackend implements Backend, LoopOwner {
 
   private readonly options: BackendOptions;
   private readonly loop: NativeLoop;
-  private readonly conns = new Map<number, NativeConn>();
+  /** Open connections, whose slots the shared loop records as this instance's. */
+  private connections = 0;
+  /**
+   * Connections this side has started closing, with the reason their close
+   * event will give; any other connection is open (or connecting). A map of
+   * the few closing ones rather than a record per connection keeps an idle
+   * connection free of JS objects here.
+   */
+  private readonly closingReasons = new Map<number, TransportCloseReason>();
   private readonly listeners = new Set<number>();
   private pending: BackendEvent[] = [];
   private targets = new Int32Array(1024);
@@ -101,7 +108,7 @@ export class NativeBackend implements Backend, LoopOwner {
       setImmediate(() => this.options.onEvents([{ type: 'connect', connId: failedId, remoteAddress: host, remotePort: port, error }]));
       return failedId;
     }
-    this.track(id);
+    this.track(slotOf(id), genOf(id));
     return id;
   }
 
@@ -111,7 +118,7 @@ export class NativeBackend implements Backend, LoopOwner {
     if (connId < 0 || this.loop.sendable[slot] !== gen + 1) return false;
     const queued = this.loop.queuedBytes(slot) + bytes.length;
     if (queued > this.options.maxQueueBytes) {
-      this.abortWith(this.conns.get(connId)!, 'backpressure');
+      this.abortWith(connId, 'backpressure');
       return false;
     }
     this.loop.send(slot, gen, bytes);
@@ -131,7 +138,7 @@ export class NativeBackend implements Backend, LoopOwner {
       const gen = (connId - slot) / P.SLOT_LIMIT;
       if (connId < 0 || sendable[slot] !== gen + 1) continue;
       if (this.loop.queuedBytes(slot) + bytes.length > this.options.maxQueueBytes) {
-        this.abortWith(this.conns.get(connId)!, 'backpressure');
+        this.abortWith(connId, 'backpressure');
         continue;
       }
       targets[2 * pairs] = slot;
@@ -144,29 +151,28 @@ export class NativeBackend implements Backend, LoopOwner {
   }
 
   bufferedAmount(connId: number): number {
-    const conn = this.conns.get(connId);
-    return conn === undefined ? 0 : this.loop.queuedBytes(conn.slot);
+    return this.owns(connId) ? this.loop.queuedBytes(slotOf(connId)) : 0;
   }
 
   close(connId: number, mode: 'graceful' | 'abort'): void {
-    const conn = this.conns.get(connId);
-    if (conn === undefined) return;
-    if (conn.closing) {
+    if (!this.owns(connId)) return;
+    const slot = slotOf(connId);
+    const gen = genOf(connId);
+    if (this.closingReasons.has(connId)) {
       // An abort may cut short a graceful close that is still flushing.
-      if (mode === 'abort') this.loop.close(conn.slot, conn.gen, true);
+      if (mode === 'abort') this.loop.close(slot, gen, true);
       return;
     }
-    conn.closing = true;
-    conn.reason = 'local';
-    this.unsendable(conn);
-    this.loop.close(conn.slot, conn.gen, mode === 'abort');
+    this.closingReasons.set(connId, 'local');
+    this.unsendable(slot, gen);
+    this.loop.close(slot, gen, mode === 'abort');
     if (mode === 'graceful') {
       watchGracefulClose(
         () => {
-          const unsent = this.conns.has(conn.id) ? this.loop.reactor.unsent(conn.slot, conn.gen) : undefined;
-          return unsent && { bytes: unsent[0] + this.loop.queuedBytes(conn.slot) - this.loop.queued[conn.slot], kernelCounted: unsent[1] };
+          const unsent = this.owns(connId) ? this.loop.reactor.unsent(slot, gen) : undefined;
+          return unsent && { bytes: unsent[0] + this.loop.queuedBytes(slot) - this.loop.queued[slot], kernelCounted: unsent[1] };
         },
-        () => this.loop.close(conn.slot, conn.gen, true),
+        () => this.loop.close(slot, gen, true),
       );
     }
   }
@@ -179,10 +185,10 @@ export class NativeBackend implements Backend, LoopOwner {
 
   stats(): BackendStats {
     let queuedBytes = 0;
-    for (const conn of this.conns.values()) queuedBytes += this.loop.queuedBytes(conn.slot);
+    for (const connId of this.loop.connIdsOf(this)) queuedBytes += this.loop.queuedBytes(slotOf(connId));
     const native = this.loop.stats();
     return {
-      connections: this.conns.size,
+      connections: this.connections,
       listeners: this.listeners.size,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
@@ -200,9 +206,9 @@ export class NativeBackend implements Backend, LoopOwner {
   shutdown(): Promise<void> {
     this.shutDown ??= (async () => {
       for (const id of [...this.listeners]) this.closeListener(id);
-      for (const conn of this.conns.values()) this.close(conn.id, 'abort');
+      for (const connId of this.loop.connIdsOf(this)) this.close(connId, 'abort');
       this.loop.flush();
-      if (this.conns.size > 0) await new Promise<void>((resolve) => (this.onEmpty = resolve));
+      if (this.connections > 0) await new Promise<void>((resolve) => (this.onEmpty = resolve));
       if (this.loop.release()) sharedLoop = undefined;
     })();
     return this.shutDown;
@@ -210,21 +216,20 @@ export class NativeBackend implements Backend, LoopOwner {
 
   take(type: number, slot: number, gen: number, a: number, b: number, c: number, data: Buffer | undefined): void {
     const connId = gen * P.SLOT_LIMIT + slot;
+    // The loop hands this instance only accepts on its listeners and records of connections it owns.
     switch (type) {
       case P.EV_ACCEPT: {
-        this.track(connId);
+        this.track(slot, gen);
         this.loop.sendable[slot] = gen + 1;
         const remoteAddress = c !== 0 ? ipv4Text(c) : (this.loop.reactor.peer(slot, gen)?.[0] ?? '');
         this.pending.push({ type: 'accept', listenerId: a, connId, remoteAddress, remotePort: b });
         break;
       }
       case P.EV_CONNECT: {
-        const conn = this.conns.get(connId);
-        if (conn === undefined) break;
         const remoteAddress = c !== 0 ? ipv4Text(c) : (this.loop.reactor.peer(slot, gen)?.[0] ?? '');
         if (a < 0) {
           const code = errnoName(a);
-          this.forget(conn);
+          this.forget(connId, slot, gen);
           this.pending.push({ type: 'connect', connId, remoteAddress, remotePort: b, error: { code, message: `connect ${code}` } });
         } else {
           this.loop.sendable[slot] = gen + 1;
@@ -238,17 +243,16 @@ export class NativeBackend implements Backend, LoopOwner {
         this.pending.push({ type: 'data', connId, bytes: data!.subarray(a, a + b) });
         break;
       case P.EV_DRAIN:
-        if (this.conns.get(connId)?.closing === false) this.pending.push({ type: 'drain', connId });
+        if (!this.closingReasons.has(connId)) this.pending.push({ type: 'drain', connId });
         break;
       case P.EV_CLOSE: {
-        const conn = this.conns.get(connId);
-        if (conn === undefined) break;
-        this.forget(conn);
+        const reason = this.closingReasons.get(connId);
+        this.forget(connId, slot, gen);
         if (a === P.CLOSE_ERROR) {
           const code = errnoName(b);
-          this.pending.push({ type: 'close', connId, reason: conn.reason ?? 'error', error: { code, message: `socket error ${code}` } });
+          this.pending.push({ type: 'close', connId, reason: reason ?? 'error', error: { code, message: `socket error ${code}` } });
         } else {
-          this.pending.push({ type: 'close', connId, reason: conn.reason ?? (a === P.CLOSE_PEER ? 'peer' : 'local') });
+          this.pending.push({ type: 'close', connId, reason: reason ?? (a === P.CLOSE_PEER ? 'peer' : 'local') });
         }
         break;
       }
@@ -263,33 +267,32 @@ export class NativeBackend implements Backend, LoopOwner {
     this.options.onEvents(batch);
   }
 
-  private track(connId: number): void {
-    this.conns.set(connId, {
-      id: connId,
-      slot: connId % P.SLOT_LIMIT,
-      gen: Math.floor(connId / P.SLOT_LIMIT),
-      closing: false,
-      reason: undefined,
-    });
-    this.loop.own(connId, this);
+  private owns(connId: number): boolean {
+    return connId >= 0 && this.loop.ownerOf(slotOf(connId), genOf(connId)) === this;
   }
 
-  private forget(conn: NativeConn): void {
-    this.unsendable(conn);
-    this.conns.delete(conn.id);
-    this.loop.disown(conn.id);
-    if (this.conns.size === 0) this.onEmpty?.();
+  private track(slot: number, gen: number): void {
+    this.loop.own(slot, gen, this);
+    this.connections++;
   }
 
-  private unsendable(conn: NativeConn): void {
-    if (this.loop.sendable[conn.slot] === conn.gen + 1) this.loop.sendable[conn.slot] = 0;
+  private forget(connId: number, slot: number, gen: number): void {
+    this.unsendable(slot, gen);
+    this.closingReasons.delete(connId);
+    this.loop.disown(slot);
+    if (--this.connections === 0) this.onEmpty?.();
   }
 
-  private abortWith(conn: NativeConn, reason: TransportCloseReason): void {
-    if (conn.closing) return;
-    conn.closing = true;
-    this.unsendable(conn);
-    conn.reason = reason;
-    this.loop.close(conn.slot, conn.gen, true);
+  private unsendable(slot: number, gen: number): void {
+    if (this.loop.sendable[slot] === gen + 1) this.loop.sendable[slot] = 0;
+  }
+
+  private abortWith(connId: number, reason: TransportCloseReason): void {
+    if (this.closingReasons.has(connId)) return;
+    this.closingReasons.set(connId, reason);
+    const slot = slotOf(connId);
+    const gen = genOf(connId);
+    this.unsendable(slot, gen);
+    this.loop.close(slot, gen, true);
   }
 }

@@ -46,7 +46,13 @@ export class NativeLoop {
   private flushScheduled = false;
   /** Counts flushes, so a caller can tell whether its arena bytes are still there. */
   private flushes = 0;
-  private readonly connOwners = new Map<number, LoopOwner>();
+  /**
+   * Per slot, the instance that owns the connection there and that
+   * connection's generation + 1 (0: none): arrays rather than a map by
+   * connection id, so that an idle connection costs a pointer and an int here.
+   */
+  private readonly owners: (LoopOwner | undefined)[] = [];
+  private readonly ownedGen = new Int32Array(MAX_CONNECTIONS);
   private readonly listenerOwners = new Map<number, LoopOwner>();
   private readonly touched = new Set<LoopOwner>();
   /** Bytes queued per slot in this tick's arena, not yet flushed to native. */
@@ -87,12 +93,28 @@ export class NativeLoop {
     return this.finalStats ?? this.reactor.stats();
   }
 
-  own(connId: number, owner: LoopOwner): void {
-    this.connOwners.set(connId, owner);
+  own(slot: number, gen: number, owner: LoopOwner): void {
+    this.owners[slot] = owner;
+    this.ownedGen[slot] = gen + 1;
   }
 
-  disown(connId: number): void {
-    this.connOwners.delete(connId);
+  disown(slot: number): void {
+    this.owners[slot] = undefined;
+    this.ownedGen[slot] = 0;
+  }
+
+  /** The owner of the connection (slot, gen), or undefined if that connection is not open. */
+  ownerOf(slot: number, gen: number): LoopOwner | undefined {
+    return this.ownedGen[slot] === gen + 1 ? this.owners[slot] : undefined;
+  }
+
+  /** The ids of every connection `owner` holds: a walk over all slots, for what is rare (stats, shutdown). */
+  connIdsOf(owner: LoopOwner): number[] {
+    const ids: number[] = [];
+    for (let slot = 0; slot < this.owners.length; slot++) {
+      if (this.owners[slot] === owner) ids.push((this.ownedGen[slot] - 1) * P.SLOT_LIMIT + slot);
+    }
+    return ids;
   }
 
   ownListener(listenerId: number, owner: LoopOwner): void {
@@ -215,8 +237,7 @@ export class NativeLoop {
       const type = e[i];
       const slot = e[i + 1];
       const gen = e[i + 2];
-      const owner =
-        type === P.EV_ACCEPT ? this.listenerOwners.get(e[i + 3]) : this.connOwners.get(gen * P.SLOT_LIMIT + slot);
+      const owner = type === P.EV_ACCEPT ? this.listenerOwners.get(e[i + 3]) : this.ownerOf(slot, gen);
       if (owner === undefined) {
         // Accepted just after its listener was closed: nobody will ever read it.
         if (type === P.EV_ACCEPT) this.close(slot, gen, true);

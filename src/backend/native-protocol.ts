@@ -1,10 +1,13 @@
+import { CONN_SLOT_LIMIT } from './backend';
+
 /**
  * The layout of the memory JS shares with the native reactor; it mirrors
  * native/protocol.h, and the loader refuses an addon whose `protocol` export
  * disagrees (a stale build).
  */
 export const PROTOCOL = {
-  SLOT_LIMIT: 1 << 20,
+  // The seam's connection ids are the reactor's own.
+  SLOT_LIMIT: CONN_SLOT_LIMIT,
   GEN_MASK: (1 << 24) - 1,
   EVENT_INTS: 6,
   EV_ACCEPT: 1,

@@ -10,6 +10,7 @@ import type {
   TransportError,
 } from './backend';
 import { watchGracefulClose } from './graceful-close';
+import { SlotIds } from './slot-ids';
 
 interface NetConn {
   readonly id: number;
@@ -38,7 +39,8 @@ export class NetBackend implements Backend {
   private readonly options: BackendOptions;
   private readonly conns = new Map<number, NetConn>();
   private readonly listeners = new Map<number, net.Server>();
-  private nextConnId = 1;
+  private readonly ids = new SlotIds();
+  private nextRefusedId = -1;
   private nextListenerId = 1;
 
   private pending: BackendEvent[] = [];
@@ -76,8 +78,16 @@ export class NetBackend implements Backend {
   }
 
   connect(host: string, port: number): number {
+    const id = this.ids.take();
+    if (id < 0) {
+      // No slot left: report the dial as failed, as a native backend reports one it cannot start.
+      const refusedId = this.nextRefusedId--;
+      const error = { code: 'EMFILE', message: 'every connection slot is in use' };
+      this.push({ type: 'connect', connId: refusedId, remoteAddress: host, remotePort: port, error });
+      return refusedId;
+    }
     const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: false });
-    const conn = this.track(socket, false);
+    const conn = this.track(id, socket, false);
     socket.once('connect', () => {
       conn.connected = true;
       this.push({
@@ -165,7 +175,12 @@ export class NetBackend implements Backend {
   }
 
   private adopt(listenerId: number, socket: net.Socket): void {
-    const conn = this.track(socket, true);
+    const id = this.ids.take();
+    if (id < 0) {
+      socket.destroy();
+      return;
+    }
+    const conn = this.track(id, socket, true);
     this.push({
       type: 'accept',
       listenerId,
@@ -175,8 +190,7 @@ export class NetBackend implements Backend {
     });
   }
 
-  private track(socket: net.Socket, connected: boolean): NetConn {
-    const id = this.nextConnId++;
+  private track(id: number, socket: net.Socket, connected: boolean): NetConn {
     const conn: NetConn = {
       id,
       socket,
@@ -211,6 +225,8 @@ export class NetBackend implements Backend {
     });
     socket.on('close', () => {
       this.conns.delete(id);
+      // The close event below is pushed before any event of a connection that reuses the slot.
+      this.ids.release(id);
       if (!conn.connected && conn.reason !== 'local') {
         // A dial that never completed reports its failure once, as the connect outcome.
         this.push({

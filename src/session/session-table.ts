@@ -5,6 +5,7 @@ import type { CloseReason } from './close-reason';
 import { IdleList } from './idle-list';
 import { InboundSession } from './inbound-session';
 import { OutboundSession } from './outbound-session';
+import { SessionsByConn } from './sessions-by-conn';
 import type { PacketKey, Session } from './session';
 
 export interface SessionTableOptions {
@@ -43,7 +44,7 @@ export class SessionTable {
   packetsIn = 0;
   packetsOut = 0;
 
-  private readonly byConn = new Map<number, Session>();
+  private readonly byConn = new SessionsByConn();
   private readonly listenerIds = new Set<number>();
   private readonly idle = new IdleList<Session>();
   private readonly idleTimeoutMs: number;
@@ -91,7 +92,7 @@ export class SessionTable {
   dial(session: OutboundSession): void {
     const connId = this.backend.connect(session.host, session.port);
     session.connId = connId;
-    this.byConn.set(connId, session);
+    this.byConn.add(session);
   }
 
   /** @internal */
@@ -155,7 +156,7 @@ export class SessionTable {
         case 'accept': {
           const session = new InboundSession(this, event.listenerId, event.connId, event.remoteAddress, event.remotePort);
           this.sessions.set(session.id, session);
-          this.byConn.set(event.connId, session);
+          this.byConn.add(session);
           if (now > 0) this.idle.touch(session, now);
           this.onAccept(session);
           break;

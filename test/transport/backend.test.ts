@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import { selectBackend, type Backend, type BackendEvent, DEFAULT_QUEUE_LIMITS } from '../../src';
+import { connSlot } from '../../src/backend';
 import { backends } from '../support/backends';
 import { waitFor } from '../support/wait';
 
@@ -179,6 +180,29 @@ describe.each(backends)('backend %s', (kind) => {
     await waitFor(() => t.find('close', connId) !== undefined, 'backpressure close');
     expect(t.find('close', connId)!.reason).toBe('backpressure');
     socket.destroy();
+  });
+
+  it('gives open connections distinct slots and reuses a freed slot under a new id', async () => {
+    const t = make();
+    const { port } = await t.backend.listen({ host: '127.0.0.1', port: 0 });
+    const accepted = () => t.events.flatMap((e) => (e.type === 'accept' ? [e.connId] : []));
+    const dial = () => net.connect({ host: '127.0.0.1', port }).on('error', () => undefined);
+    const sockets = [dial(), dial(), dial()];
+    await waitFor(() => accepted().length === 3, 'three accepts');
+    const first = accepted();
+    expect(new Set(first.map(connSlot)).size).toBe(3);
+
+    sockets[0].resetAndDestroy();
+    await waitFor(() => t.find('close', first[0]) !== undefined, 'close');
+    sockets.push(dial());
+    await waitFor(() => accepted().length === 4, 'fourth accept');
+    const reused = accepted()[3];
+    expect(reused).not.toBe(first[0]);
+    expect(connSlot(reused)).toBe(connSlot(first[0]));
+    // The old id names nothing now.
+    expect(t.backend.send(first[0], Buffer.from('x'))).toBe(false);
+    expect(t.backend.bufferedAmount(first[0])).toBe(0);
+    sockets.forEach((socket) => socket.destroy());
   });
 
   it('stops accepting after closeListener and releases everything on shutdown', async () => {
