@@ -51,7 +51,20 @@ class send_queue {
   uint64_t bytes() const { return bytes_; }
 
   // Takes a reference on `block`. Returns false when memory runs out.
+  // Bytes that directly follow the last queued slice in the same block extend
+  // it: the packets one connection gets in one flush sit side by side in that
+  // flush's block, so they leave as one buffer, not one iovec each. (A send in
+  // flight is unaffected: it carries its own copy of pointers and lengths, and
+  // consume() counts bytes, not slices.)
   bool push(send_block* block, uint32_t offset, uint32_t length) {
+    if (tail_ > head_) {
+      send_slice& last = slices_[tail_ - 1];
+      if (last.block == block && last.offset + last.length == offset) {
+        last.length += length;
+        bytes_ += length;
+        return true;
+      }
+    }
     if (tail_ == cap_ && !_grow()) return false;
     send_block_ref(block);
     slices_[tail_++] = send_slice{block, offset, length};

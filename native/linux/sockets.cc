@@ -10,33 +10,6 @@
 
 namespace ringport {
 
-int parse_address(const char* host, int port, sockaddr_storage* addr, socklen_t* len) {
-  std::memset(addr, 0, sizeof(*addr));
-  if (port < 0 || port > 65535) return -EINVAL;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
-  if (host == nullptr || host[0] == '\0') {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_addr = in6addr_any;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof(*v6);
-    return 0;
-  }
-  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof(*v4);
-    return 0;
-  }
-  if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof(*v6);
-    return 0;
-  }
-  return -EINVAL;
-}
-
 void set_nodelay(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -75,27 +48,6 @@ int open_listener(const char* host, int port, int backlog, bool reuse_port, int*
     return ret;
   }
   return fd;
-}
-
-uint32_t ipv4_of(const sockaddr_storage& addr) {
-  if (addr.ss_family == AF_INET) {
-    return ntohl(reinterpret_cast<const sockaddr_in&>(addr).sin_addr.s_addr);
-  }
-  if (addr.ss_family == AF_INET6) {
-    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(&a)) {
-      uint32_t v4;
-      std::memcpy(&v4, &a.s6_addr[12], 4);
-      return ntohl(v4);
-    }
-  }
-  return 0;
-}
-
-int port_of(const sockaddr_storage& addr) {
-  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
-  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
-  return 0;
 }
 
 }  // namespace ringport

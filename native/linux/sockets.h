@@ -5,11 +5,9 @@
 
 #include <cstdint>
 
-namespace ringport {
+#include "../address.h"
 
-// Parses a numeric IPv4 or IPv6 address; an empty host means every
-// interface (IPv6 any, dual-stack). Returns 0 or -EINVAL.
-int parse_address(const char* host, int port, sockaddr_storage* addr, socklen_t* len);
+namespace ringport {
 
 // socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen, non-blocking.
 // Returns the fd or -errno; *bound_port receives the port actually bound.
@@ -20,9 +18,5 @@ int open_stream(int family);
 
 // Game traffic is small packets that must leave now: no Nagle delay.
 void set_nodelay(int fd);
-
-// The peer's IPv4 address in host order (IPv4-mapped IPv6 included), or 0.
-uint32_t ipv4_of(const sockaddr_storage& addr);
-int port_of(const sockaddr_storage& addr);
 
 }  // namespace ringport

@@ -635,8 +635,8 @@ int reactor_create(uv_loop_t* loop, const reactor_options& options, const reacto
 }
 
 int reactor_listen(reactor* r, const listen_request& request, int* listener_id, int* bound_port) {
-  // request.reuse_port is not honoured: Windows has no SO_REUSEPORT, and node:net on Windows
-  // ignores it too. A second listener on the port fails with EADDRINUSE.
+  // request.reuse_port is never set here: Windows has no SO_REUSEPORT, and the JS side
+  // refuses the option on iocp with ENOTSUP before it reaches the reactor (reuse-port.ts).
   auto l = std::make_unique<listener>();
   int ret = open_listener(request.host, request.port, request.backlog, r->port.handle(), &l->sock, &l->family,
                           &l->skip_on_success, bound_port);

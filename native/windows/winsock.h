@@ -8,11 +8,9 @@
 
 #include <cstdint>
 
-namespace ringport {
+#include "../address.h"
 
-// Parses a numeric IPv4 or IPv6 address; an empty host means every
-// interface (IPv6 any, dual-stack). Returns 0 or -EINVAL.
-int parse_address(const char* host, int port, sockaddr_storage* addr, int* len);
+namespace ringport {
 
 // The Winsock extensions the reactor is built on. They belong to the
 // provider, not to one socket, so they are looked up once per family.
@@ -42,9 +40,5 @@ int open_listener(const char* host, int port, int backlog, HANDLE iocp, SOCKET* 
 
 // Game traffic is small packets that must leave now: no Nagle delay.
 void set_nodelay(SOCKET sock);
-
-// The peer's IPv4 address in host order (IPv4-mapped IPv6 included), or 0.
-uint32_t ipv4_of(const sockaddr_storage& addr);
-int port_of(const sockaddr_storage& addr);
 
 }  // namespace ringport

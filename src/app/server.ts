@@ -95,9 +95,11 @@ export class Server extends EventEmitter<ServerEvents> {
       return this.address;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
+      // A refusal of ours says why; a system error's code says enough.
+      const why = code === 'ENOTSUP' ? (err as Error).message : code;
       throw new RingportError(
         ErrorCodes.LISTEN_FAILED,
-        `cannot listen on ${options.host ?? '*'}:${options.port}: ${code}`,
+        `cannot listen on ${options.host ?? '*'}:${options.port}: ${why}`,
         { cause: err },
       );
     }

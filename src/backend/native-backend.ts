@@ -13,6 +13,7 @@ import { watchGracefulClose } from './graceful-close';
 import { errnoName, type Addon } from './native-addon';
 import { NativeLoop, type LoopOwner } from './native-loop';
 import { PROTOCOL as P } from './native-protocol';
+import { reusePortRefused, reusePortSupport } from './reuse-port';
 
 let sharedLoop: NativeLoop | undefined;
 
@@ -79,6 +80,7 @@ export class NativeBackend implements Backend, LoopOwner {
   }
 
   async listen(options: ListenOptions): Promise<Listening> {
+    if (options.reusePort === true && !reusePortSupport(this.kind).supported) throw reusePortRefused(this.kind);
     const host = numericHost(options.host);
     if (host !== '' && isIP(host) === 0) {
       throw Object.assign(new Error(`listen: '${host}' is not a numeric address`), { code: 'EINVAL' });

@@ -10,6 +10,7 @@ import type {
   TransportError,
 } from './backend';
 import { watchGracefulClose } from './graceful-close';
+import { reusePortRefused, reusePortSupport } from './reuse-port';
 import { SlotIds } from './slot-ids';
 
 interface NetConn {
@@ -60,13 +61,15 @@ export class NetBackend implements Backend {
   }
 
   listen(options: ListenOptions): Promise<Listening> {
+    if (options.reusePort === true && !reusePortSupport('net').supported) return Promise.reject(reusePortRefused('net'));
     const listenerId = this.nextListenerId++;
     const server = net.createServer({ noDelay: true, allowHalfOpen: false });
     server.on('connection', (socket) => this.adopt(listenerId, socket));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      // Node 20's net has no SO_REUSEPORT; `reusePort` matters to the native backends.
-      server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
+      const { host, port, backlog, reusePort } = options;
+      // `reusePort` is only passed on where node:net knows it (see reuse-port.ts).
+      server.listen({ host, port, backlog, ...(reusePort === true ? { reusePort } : {}) }, () => {
         server.off('error', reject);
         // A listener error after bind (EMFILE is retried by libuv itself) must not crash the process.
         server.on('error', () => undefined);

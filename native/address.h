@@ -1,0 +1,73 @@
+// Socket addresses, the same on every platform: the reactors differ in how
+// they use a socket, not in how they read or write an address.
+#pragma once
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#endif
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+namespace ringport {
+
+// Parses a numeric IPv4 or IPv6 address; an empty host means every interface
+// (IPv6 any, dual-stack). Returns 0 or -EINVAL. `Len` is the platform's
+// address length type (socklen_t, or int on Winsock).
+template <typename Len>
+int parse_address(const char* host, int port, sockaddr_storage* addr, Len* len) {
+  std::memset(addr, 0, sizeof(*addr));
+  if (port < 0 || port > 65535) return -EINVAL;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
+  if (host == nullptr || host[0] == '\0') {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_addr = in6addr_any;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(*v6);
+    return 0;
+  }
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(*v4);
+    return 0;
+  }
+  if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(*v6);
+    return 0;
+  }
+  return -EINVAL;
+}
+
+// The peer's IPv4 address in host order (IPv4-mapped IPv6 included), or 0.
+inline uint32_t ipv4_of(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) {
+    return ntohl(reinterpret_cast<const sockaddr_in&>(addr).sin_addr.s_addr);
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+      uint32_t v4;
+      std::memcpy(&v4, &a.s6_addr[12], 4);
+      return ntohl(v4);
+    }
+  }
+  return 0;
+}
+
+inline int port_of(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+  return 0;
+}
+
+}  // namespace ringport
