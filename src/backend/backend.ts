@@ -42,9 +42,19 @@
  */
 export const CONN_SLOT_LIMIT = 1 << 20;
 
-/** The slot of a connection id that is not negative (see {@link CONN_SLOT_LIMIT}). */
+/**
+ * The slot of a connection id that is not negative (see {@link CONN_SLOT_LIMIT}).
+ * A mask, not `%`: ids pass 2^31, where V8 holds them as doubles and `%` on a
+ * double is a call into C, while `&` keeps the low 32 bits, which hold the
+ * slot since CONN_SLOT_LIMIT divides 2^32.
+ */
 export function connSlot(connId: number): number {
-  return connId % CONN_SLOT_LIMIT;
+  return connId & (CONN_SLOT_LIMIT - 1);
+}
+
+/** The generation of a connection id that is not negative: exact, as the limit is a power of two. */
+export function connGeneration(connId: number): number {
+  return (connId - connSlot(connId)) / CONN_SLOT_LIMIT;
 }
 
 /** The mechanisms a backend can be built on. */

@@ -1,13 +1,15 @@
 import { isIP } from 'node:net';
-import type {
-  Backend,
-  BackendEvent,
-  BackendKind,
-  BackendOptions,
-  BackendStats,
-  Listening,
-  ListenOptions,
-  TransportCloseReason,
+import {
+  connGeneration,
+  connSlot,
+  type Backend,
+  type BackendEvent,
+  type BackendKind,
+  type BackendOptions,
+  type BackendStats,
+  type Listening,
+  type ListenOptions,
+  type TransportCloseReason,
 } from './backend';
 import { watchGracefulClose } from './graceful-close';
 import { errnoName, type Addon } from './native-addon';
@@ -25,14 +27,6 @@ function acquireLoop(addon: Addon): NativeLoop {
 
 function ipv4Text(address: number): string {
   return `${(address >>> 24) & 255}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`;
-}
-
-function slotOf(connId: number): number {
-  return connId % P.SLOT_LIMIT;
-}
-
-function genOf(connId: number): number {
-  return (connId - (connId % P.SLOT_LIMIT)) / P.SLOT_LIMIT;
 }
 
 function numericHost(host: string | undefined): string {
@@ -110,13 +104,13 @@ export class NativeBackend implements Backend, LoopOwner {
       setImmediate(() => this.options.onEvents([{ type: 'connect', connId: failedId, remoteAddress: host, remotePort: port, error }]));
       return failedId;
     }
-    this.track(slotOf(id), genOf(id));
+    this.track(connSlot(id), connGeneration(id));
     return id;
   }
 
   send(connId: number, bytes: Uint8Array): boolean {
-    const slot = connId % P.SLOT_LIMIT;
-    const gen = (connId - slot) / P.SLOT_LIMIT;
+    const slot = connSlot(connId);
+    const gen = connGeneration(connId);
     if (connId < 0 || this.loop.sendable[slot] !== gen + 1) return false;
     const queued = this.loop.queuedBytes(slot) + bytes.length;
     if (queued > this.options.maxQueueBytes) {
@@ -136,8 +130,8 @@ export class NativeBackend implements Backend, LoopOwner {
     const sendable = this.loop.sendable;
     for (let i = 0; i < connIds.length; i++) {
       const connId = connIds[i];
-      const slot = connId % P.SLOT_LIMIT;
-      const gen = (connId - slot) / P.SLOT_LIMIT;
+      const slot = connSlot(connId);
+      const gen = connGeneration(connId);
       if (connId < 0 || sendable[slot] !== gen + 1) continue;
       if (this.loop.queuedBytes(slot) + bytes.length > this.options.maxQueueBytes) {
         this.abortWith(connId, 'backpressure');
@@ -153,13 +147,13 @@ export class NativeBackend implements Backend, LoopOwner {
   }
 
   bufferedAmount(connId: number): number {
-    return this.owns(connId) ? this.loop.queuedBytes(slotOf(connId)) : 0;
+    return this.owns(connId) ? this.loop.queuedBytes(connSlot(connId)) : 0;
   }
 
   close(connId: number, mode: 'graceful' | 'abort'): void {
     if (!this.owns(connId)) return;
-    const slot = slotOf(connId);
-    const gen = genOf(connId);
+    const slot = connSlot(connId);
+    const gen = connGeneration(connId);
     if (this.closingReasons.has(connId)) {
       // An abort may cut short a graceful close that is still flushing.
       if (mode === 'abort') this.loop.close(slot, gen, true);
@@ -187,7 +181,7 @@ export class NativeBackend implements Backend, LoopOwner {
 
   stats(): BackendStats {
     let queuedBytes = 0;
-    for (const connId of this.loop.connIdsOf(this)) queuedBytes += this.loop.queuedBytes(slotOf(connId));
+    for (const connId of this.loop.connIdsOf(this)) queuedBytes += this.loop.queuedBytes(connSlot(connId));
     const native = this.loop.stats();
     return {
       connections: this.connections,
@@ -270,7 +264,7 @@ export class NativeBackend implements Backend, LoopOwner {
   }
 
   private owns(connId: number): boolean {
-    return connId >= 0 && this.loop.ownerOf(slotOf(connId), genOf(connId)) === this;
+    return connId >= 0 && this.loop.ownerOf(connSlot(connId), connGeneration(connId)) === this;
   }
 
   private track(slot: number, gen: number): void {
@@ -292,8 +286,8 @@ export class NativeBackend implements Backend, LoopOwner {
   private abortWith(connId: number, reason: TransportCloseReason): void {
     if (this.closingReasons.has(connId)) return;
     this.closingReasons.set(connId, reason);
-    const slot = slotOf(connId);
-    const gen = genOf(connId);
+    const slot = connSlot(connId);
+    const gen = connGeneration(connId);
     this.unsendable(slot, gen);
     this.loop.close(slot, gen, true);
   }

@@ -1,4 +1,4 @@
-import { CONN_SLOT_LIMIT, connSlot } from '../../src/backend';
+import { CONN_SLOT_LIMIT, connGeneration, connSlot } from '../../src/backend';
 import { SlotIds } from '../../src/backend/slot-ids';
 
 describe('SlotIds', () => {
@@ -14,5 +14,21 @@ describe('SlotIds', () => {
     expect(d).toBe(c + CONN_SLOT_LIMIT);
     expect(e).toBe(a + CONN_SLOT_LIMIT);
     expect(connSlot(ids.take())).toBe(3);
+  });
+});
+
+describe('connSlot and connGeneration', () => {
+  it('split ids past 2^31 (a slot reused thousands of times) exactly', () => {
+    // The native generation is 24 bits wide: ids reach 2^44.
+    for (const [generation, slot] of [
+      [0, 0],
+      [1, CONN_SLOT_LIMIT - 1],
+      [2047, 5],
+      [2048, 12345],
+      [(1 << 24) - 1, CONN_SLOT_LIMIT - 1],
+    ]) {
+      const id = generation * CONN_SLOT_LIMIT + slot;
+      expect([connGeneration(id), connSlot(id)]).toEqual([generation, slot]);
+    }
   });
 });
