@@ -20,21 +20,18 @@ export function broadcast(
 ): number {
   const frame = table.encode(packet, message);
   const except = options?.except;
-  let ids = recipientIds;
+  let ids = table.recipientIds;
   let count = 0;
   for (const session of recipients) {
     if (session === except || !session.isOpen) continue;
-    if (count === ids.length) ids = recipientIds = grow(ids);
+    if (count === ids.length) ids = table.recipientIds = grow(ids);
     ids[count++] = session.connId;
   }
-  // Backends read the ids before sendMany returns, so one scratch array serves every call.
+  // sendMany reads the ids before it returns (see the Backend contract), so one scratch array serves every call.
   if (count > 0) table.backend.sendMany(ids.subarray(0, count), frame);
   table.packetsOut += count;
   return count;
 }
-
-/** Connection ids of one broadcast's recipients (ids pass 2^31, hence 64-bit floats). */
-let recipientIds: Float64Array = new Float64Array(1024);
 
 function grow(ids: Float64Array): Float64Array {
   const grown = new Float64Array(ids.length * 2);

@@ -15,7 +15,9 @@
  *   the connection with reason `backpressure` instead of growing. The backend
  *   takes ownership of `bytes`: the caller must not change them afterwards.
  * - `sendMany(connIds, bytes)` queues one buffer for many connections (a
- *   broadcast) with no per-recipient copy; the same limits apply to each.
+ *   broadcast) with no per-recipient copy; the same limits apply to each. It
+ *   reads `connIds` before it returns and calls nothing back meanwhile, so a
+ *   caller may reuse that array.
  * - `close(connId, mode)`: `graceful` flushes what is queued, sends FIN and
  *   waits for the peer's, resetting instead once it makes no progress for 2 s;
  *   `abort` drops the queue and resets, and also cuts short a graceful close
@@ -31,13 +33,15 @@
 
 /**
  * A connection id is `generation * CONN_SLOT_LIMIT + slot`, as the native
- * reactor numbers its connection slab. No two connections of a backend hold
- * one slot at the same time, and a freed slot is reused before a new one is
- * taken, so slots stay below the peak number of connections; the generation
- * changes on reuse, so an id never names a later connection. A caller can
- * therefore keep per-connection state in an array indexed by `connSlot(id)`,
- * where a map would cost several times the memory, as long as it compares
- * the whole id. A dial refused before it started may be given a negative id,
+ * reactor numbers its connection slab. A freed slot is reused before a new
+ * one is taken, so slots stay below the peak number of connections; the
+ * generation changes on reuse, so an id never names a later connection. A
+ * caller can therefore keep per-connection state in an array indexed by
+ * `connSlot(id)`, where a map would cost several times the memory, as long
+ * as it compares the whole id, and keeps an entry aside when a newer id
+ * takes its slot: a slot may be reused as soon as its connection is closed,
+ * before that connection's `close` (or failed `connect`) event has reached
+ * the caller. A dial refused before it started may be given a negative id,
  * which has no slot.
  */
 export const CONN_SLOT_LIMIT = 1 << 20;

@@ -275,7 +275,7 @@ export class NativeBackend implements Backend, LoopOwner {
   private forget(connId: number, slot: number, gen: number): void {
     this.unsendable(slot, gen);
     this.closingReasons.delete(connId);
-    this.loop.disown(slot);
+    this.loop.disown(slot, gen);
     if (--this.connections === 0) this.onEmpty?.();
   }
 

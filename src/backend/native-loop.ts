@@ -53,6 +53,13 @@ export class NativeLoop {
    */
   private readonly owners: (LoopOwner | undefined)[] = [];
   private readonly ownedGen = new Int32Array(MAX_CONNECTIONS);
+  /**
+   * Connections whose slot native has already given to a newer one while
+   * their own close event had not reached JS yet (a dial made between two
+   * parts of a long wake-up, or after a close done on the spot in a flush),
+   * by connection id, until that event comes. Almost always empty.
+   */
+  private readonly displaced = new Map<number, LoopOwner>();
   private readonly listenerOwners = new Map<number, LoopOwner>();
   private readonly touched = new Set<LoopOwner>();
   /** Bytes queued per slot in this tick's arena, not yet flushed to native. */
@@ -94,18 +101,28 @@ export class NativeLoop {
   }
 
   own(slot: number, gen: number, owner: LoopOwner): void {
+    const previous = this.owners[slot];
+    if (previous !== undefined && this.ownedGen[slot] !== gen + 1) {
+      this.displaced.set((this.ownedGen[slot] - 1) * P.SLOT_LIMIT + slot, previous);
+    }
     this.owners[slot] = owner;
     this.ownedGen[slot] = gen + 1;
   }
 
-  disown(slot: number): void {
-    this.owners[slot] = undefined;
-    this.ownedGen[slot] = 0;
+  /** The connection (slot, gen) is gone; a newer one on the same slot keeps its owner. */
+  disown(slot: number, gen: number): void {
+    if (this.ownedGen[slot] === gen + 1) {
+      this.owners[slot] = undefined;
+      this.ownedGen[slot] = 0;
+    } else if (this.displaced.size > 0) {
+      this.displaced.delete(gen * P.SLOT_LIMIT + slot);
+    }
   }
 
-  /** The owner of the connection (slot, gen), or undefined if that connection is not open. */
+  /** The owner of the connection (slot, gen), or undefined if that connection is gone. */
   ownerOf(slot: number, gen: number): LoopOwner | undefined {
-    return this.ownedGen[slot] === gen + 1 ? this.owners[slot] : undefined;
+    if (this.ownedGen[slot] === gen + 1) return this.owners[slot];
+    return this.displaced.size > 0 ? this.displaced.get(gen * P.SLOT_LIMIT + slot) : undefined;
   }
 
   /** The ids of every connection `owner` holds: a walk over all slots, for what is rare (stats, shutdown). */
@@ -114,6 +131,7 @@ export class NativeLoop {
     for (let slot = 0; slot < this.owners.length; slot++) {
       if (this.owners[slot] === owner) ids.push((this.ownedGen[slot] - 1) * P.SLOT_LIMIT + slot);
     }
+    for (const [id, displacedOwner] of this.displaced) if (displacedOwner === owner) ids.push(id);
     return ids;
   }
 

@@ -24,6 +24,8 @@ export function reusePortSupport(kind: BackendKind): ReusePortSupport {
     case 'uring':
       return { supported: true, reason: '' };
     case 'net':
+      // libuv refuses the option outside Linux (and the BSDs, which ringport does not test).
+      if (process.platform !== 'linux') return { supported: false, reason: `node:net has no reusePort on ${process.platform}` };
       return netHasReusePort()
         ? { supported: true, reason: '' }
         : { supported: false, reason: `node:net in Node ${process.versions.node} has no reusePort (22.12 and later do)` };

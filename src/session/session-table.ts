@@ -43,6 +43,8 @@ export class SessionTable {
   readonly sessions = new Map<number, Session>();
   packetsIn = 0;
   packetsOut = 0;
+  /** @internal Scratch for the connection ids of one broadcast; ids pass 2^31, hence 64-bit floats. */
+  recipientIds: Float64Array = new Float64Array(64);
 
   private readonly byConn = new SessionsByConn();
   private readonly listenerIds = new Set<number>();

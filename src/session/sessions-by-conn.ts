@@ -11,24 +11,38 @@ import type { Session } from './session';
  */
 export class SessionsByConn {
   private readonly bySlot: (Session | undefined)[] = [];
-  /** Dials refused before they started: their ids are negative and have no slot. */
-  private readonly refused = new Map<number, Session>();
+  /**
+   * The rest, by id: dials refused before they started (negative ids, no
+   * slot), and sessions whose slot a newer connection took before their own
+   * close event arrived (a backend may reuse a slot that early). Almost always empty.
+   */
+  private readonly others = new Map<number, Session>();
 
   get(connId: number): Session | undefined {
-    if (connId < 0) return this.refused.get(connId);
-    const session = this.bySlot[connSlot(connId)];
-    return session !== undefined && session.connId === connId ? session : undefined;
+    if (connId >= 0) {
+      const session = this.bySlot[connSlot(connId)];
+      if (session !== undefined && session.connId === connId) return session;
+    }
+    return this.others.size > 0 ? this.others.get(connId) : undefined;
   }
 
   /** Files `session` under its current `connId`. */
   add(session: Session): void {
     const connId = session.connId;
-    if (connId < 0) this.refused.set(connId, session);
-    else this.bySlot[connSlot(connId)] = session;
+    if (connId < 0) {
+      this.others.set(connId, session);
+      return;
+    }
+    const slot = connSlot(connId);
+    const previous = this.bySlot[slot];
+    // Still filed under an id of this slot: a connection whose close is yet to come.
+    const displaced = previous !== undefined && previous.connId !== connId && previous.connId >= 0 && connSlot(previous.connId) === slot;
+    if (displaced) this.others.set(previous.connId, previous);
+    this.bySlot[slot] = session;
   }
 
   delete(connId: number): void {
-    if (connId < 0) this.refused.delete(connId);
-    else if (this.get(connId) !== undefined) this.bySlot[connSlot(connId)] = undefined;
+    if (connId >= 0 && this.bySlot[connSlot(connId)]?.connId === connId) this.bySlot[connSlot(connId)] = undefined;
+    else if (this.others.size > 0) this.others.delete(connId);
   }
 }

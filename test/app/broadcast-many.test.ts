@@ -3,8 +3,8 @@ import { backends } from '../support/backends';
 import { RawPeer } from '../support/raw-peer';
 import { waitFor } from '../support/wait';
 
-// More recipients than broadcast()'s first scratch array holds (1,024), so the
-// array grows in the middle of a broadcast.
+// More recipients than broadcast()'s first scratch array holds (64, doubled as
+// needed), so the array grows in the middle of a broadcast, several times.
 const PEERS = 1500;
 const ROUNDS = 5;
 

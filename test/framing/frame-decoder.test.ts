@@ -124,6 +124,27 @@ describe.each(COMBINATIONS)('FrameDecoder with a $lengthBytes-byte $byteOrder pr
     expect(out).toEqual([Buffer.from('b')]);
   });
 
+  it('after onFrame throws, joins what it kept with the next chunks, a frame split across them included', () => {
+    const decoder = new FrameDecoder(framing);
+    const bodies = ['a', 'second', 'third frame', 'fourth'].map((t) => Buffer.from(t));
+    const stream = encodeStream(bodies, framing);
+    // The first push ends inside the third frame's body; its callback throws on the first frame.
+    const cut = 2 * lengthBytes + 1 + 6 + lengthBytes + 4;
+    let calls = 0;
+    expect(() =>
+      decoder.push(ownedCopy(stream.subarray(0, cut)), () => {
+        calls++;
+        throw new Error('handler failed');
+      }),
+    ).toThrow('handler failed');
+    expect(calls).toBe(1);
+    const out: Buffer[] = [];
+    decoder.push(ownedCopy(stream.subarray(cut, cut + 3)), (body) => out.push(Buffer.from(body)));
+    decoder.push(ownedCopy(stream.subarray(cut + 3)), (body) => out.push(Buffer.from(body)));
+    expect(out).toEqual(bodies.slice(1));
+    expect(decoder.bufferedBytes).toBe(0);
+  });
+
   it('gives pushTo ranges of the chunk, delivered to the sink', () => {
     const chunk = encodeStream([Buffer.from('ab'), Buffer.alloc(0)], framing);
     const ranges: Array<[Buffer, number, number]> = [];

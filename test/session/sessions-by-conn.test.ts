@@ -12,15 +12,35 @@ describe('SessionsByConn', () => {
     byConn.add(old);
     expect(byConn.get(old.connId)).toBe(old);
     expect(byConn.get(2 * CONN_SLOT_LIMIT + 7)).toBeUndefined();
-
-    const next = session(2 * CONN_SLOT_LIMIT + 7);
-    byConn.add(next);
-    expect(byConn.get(old.connId)).toBeUndefined();
-    // A late delete under the old id leaves the slot's new session alone.
     byConn.delete(old.connId);
+    expect(byConn.get(old.connId)).toBeUndefined();
+  });
+
+  it('keeps a session whose slot was reused before its close arrived, until it is deleted', () => {
+    const byConn = new SessionsByConn();
+    const old = session(1 * CONN_SLOT_LIMIT + 7);
+    const next = session(2 * CONN_SLOT_LIMIT + 7);
+    byConn.add(old);
+    byConn.add(next);
+    expect(byConn.get(old.connId)).toBe(old);
+    expect(byConn.get(next.connId)).toBe(next);
+    // The old connection's close comes late: deleting it leaves the slot's new session alone.
+    byConn.delete(old.connId);
+    expect(byConn.get(old.connId)).toBeUndefined();
     expect(byConn.get(next.connId)).toBe(next);
     byConn.delete(next.connId);
     expect(byConn.get(next.connId)).toBeUndefined();
+  });
+
+  it('forgets a session filed under a slot that no longer holds its id', () => {
+    const byConn = new SessionsByConn();
+    const stale = session(1 * CONN_SLOT_LIMIT + 7);
+    byConn.add(stale);
+    stale.connId = -1;
+    const next = session(2 * CONN_SLOT_LIMIT + 7);
+    byConn.add(next);
+    expect(byConn.get(-1)).toBeUndefined();
+    expect(byConn.get(next.connId)).toBe(next);
   });
 
   it('keeps dials refused with a negative id until their outcome arrives', () => {
