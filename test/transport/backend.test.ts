@@ -205,6 +205,59 @@ describe.each(backends)('backend %s', (kind) => {
     sockets.forEach((socket) => socket.destroy());
   });
 
+  it('routes ids past 2^31 (a slot reused thousands of times) for send, sendMany and close', async () => {
+    // Thousands of connections one after another: woken by the events
+    // themselves rather than by polling, or this takes half a minute.
+    let lastAccepted = -1;
+    const closed = new Set<number>();
+    let wake = () => undefined as void;
+    const backend = selectBackend(kind).create({
+      ...DEFAULT_QUEUE_LIMITS,
+      onEvents: (batch) => {
+        for (const e of batch) {
+          if (e.type === 'accept') lastAccepted = e.connId;
+          if (e.type === 'close') closed.add(e.connId);
+        }
+        wake();
+      },
+    });
+    live.push(backend);
+    const until = async (condition: () => boolean, what: string) => {
+      const deadline = Date.now() + 5000;
+      while (!condition()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+      }
+    };
+    const { port } = await backend.listen({ host: '127.0.0.1', port: 0 });
+    // One connection at a time, so each reuses the slot the last one freed.
+    let id = -1;
+    for (let i = 0; id < 2 ** 31; i++) {
+      if (i === 3000) throw new Error(`ids stayed under 2^31 after ${i} connections (last ${id})`);
+      const previous = lastAccepted;
+      const socket = net.connect({ host: '127.0.0.1', port }).on('error', () => undefined);
+      await until(() => lastAccepted !== previous, `accept ${i + 1}`);
+      id = lastAccepted;
+      if (id < 2 ** 31) {
+        socket.resetAndDestroy();
+        await until(() => closed.has(id), `close ${i + 1}`);
+        continue;
+      }
+      const received: Buffer[] = [];
+      socket.on('data', (chunk) => received.push(chunk));
+      expect(backend.send(id, Buffer.from('one,'))).toBe(true);
+      backend.sendMany([id], Buffer.from('two'));
+      await waitFor(() => Buffer.concat(received).toString() === 'one,two', 'both sends');
+      backend.close(id, 'abort');
+      await until(() => closed.has(id), 'the close of the last id');
+      socket.destroy();
+    }
+    expect(backend.stats().connections).toBe(0);
+  }, 60_000);
+
   it('stops accepting after closeListener and releases everything on shutdown', async () => {
     const t = make();
     const { listenerId, port, socket } = await acceptOne(t);
