@@ -132,18 +132,44 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   ~Reactor() override { Release(); }
 
  private:
+  // Plain Node-API calls, each status checked, rather than node-addon-api's
+  // wrappers: in a worker thread being terminated every call into JS fails,
+  // and the wrappers answer a failure by building an Error, which fails too
+  // and aborts the whole process. Here the batch is dropped instead: the
+  // thread is going away, and its connections with it.
   static void Deliver(void* context, uint32_t count, const uint8_t* data, size_t length) {
     auto* self = static_cast<Reactor*>(context);
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    Napi::Value bytes = length > 0 ? Napi::Buffer<uint8_t>::Copy(env, data, length).As<Napi::Value>() : env.Undefined();
-    // MakeCallback: promise jobs and nextTicks queued by handlers run when it returns.
-    self->on_batch_.MakeCallback(self->Value(), {Napi::Number::New(env, count), bytes}, *self->async_context_);
-    if (env.IsExceptionPending()) {
-      // A throwing batch handler is a bug in JS: report it as uncaught, like any callback's.
-      napi_value error = env.GetAndClearPendingException().Value();
-      napi_fatal_exception(env, error);
+    napi_env env = self->Env();
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value args[2];
+    napi_value receiver = nullptr;
+    napi_value callback = nullptr;
+    bool ready = napi_get_reference_value(env, static_cast<napi_ref>(*self), &receiver) == napi_ok &&
+                 napi_get_reference_value(env, static_cast<napi_ref>(self->on_batch_), &callback) == napi_ok &&
+                 receiver != nullptr && callback != nullptr && napi_create_uint32(env, count, &args[0]) == napi_ok;
+    if (ready) {
+      ready = length > 0 ? napi_create_buffer_copy(env, length, data, nullptr, &args[1]) == napi_ok
+                         : napi_get_undefined(env, &args[1]) == napi_ok;
     }
+    napi_value result;
+    // MakeCallback: promise jobs and nextTicks queued by handlers run when it returns.
+    if (ready && napi_make_callback(env, *self->async_context_, receiver, callback, 2, args, &result) != napi_ok) {
+      ReportThrown(env);
+    }
+    napi_close_handle_scope(env, scope);
+  }
+
+  // A throwing batch handler is a bug in JS: report it as uncaught, like any
+  // callback's. A terminating thread leaves nothing to report.
+  static void ReportThrown(napi_env env) {
+    bool pending = false;
+    napi_value error;
+    napi_valuetype type;
+    if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
+    if (napi_get_and_clear_last_exception(env, &error) != napi_ok || error == nullptr) return;
+    if (napi_typeof(env, error, &type) != napi_ok || type == napi_undefined) return;
+    napi_fatal_exception(env, error);
   }
 
   bool Live(Napi::Env env) {
