@@ -515,6 +515,14 @@ static void window_close(window_t *w) {
   emit_type("window-end");
 }
 
+/* Waits for events until the next phase boundary of a timed mode (0 warm-up:
+ * the window's start, 1 measuring: its end, 2 settling: 10 ms polls). */
+static int wait_phase(int ep, struct epoll_event *evs, int phase, uint64_t window_at, uint64_t end_at, uint64_t t) {
+  uint64_t next = phase == 0 ? window_at : phase == 1 ? end_at : t + 10000000ull;
+  int timeout = (int)((next > t ? next - t : 0) / 1000000) + 1;
+  return epoll_wait(ep, evs, MAX_EVENTS, timeout);
+}
+
 static void emit_result(double rate, const window_t *w, const char *metrics) {
   json_len = 0;
   jput("{\"type\":\"result\",\"result\":{\"rate\":%.3f,\"windowMs\":%.3f,\"loadCpuPercent\":%.3f,\"metrics\":{%s", rate, w->ms,
@@ -678,9 +686,7 @@ static int run_echo(const options *o, int fixed) {
       for (long i = 0; i < n && done; i++) done = conns[i].closed || conns[i].expected == conns[i].next_seq;
       if (done || t > settle_deadline) break;
     }
-    uint64_t next = phase == 0 ? window_at : phase == 1 ? end_at : t + 10000000ull;
-    int timeout = (int)((next > t ? next - t : 0) / 1000000) + 1;
-    int ne = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+    int ne = wait_phase(ep, evs, phase, window_at, end_at, t);
     for (int k = 0; k < ne; k++) {
       uint64_t i = evs[k].data.u64;
       if (i == EV_STDIN) {
@@ -839,9 +845,7 @@ static int run_broadcast(const options *o) {
       if (until_wrap < count) conn_send(sender, sender_index, frames, (size_t)(count - until_wrap) * (size_t)frame_bytes);
       sender->next_seq = first + count;
     }
-    uint64_t next = phase == 0 ? window_at : phase == 1 ? end_at : t + 10000000ull;
-    int timeout = (int)((next > t ? next - t : 0) / 1000000) + 1;
-    int ne = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+    int ne = wait_phase(ep, evs, phase, window_at, end_at, t);
     for (int k = 0; k < ne; k++) {
       uint64_t i = evs[k].data.u64;
       if (i == EV_STDIN) {
