@@ -56,6 +56,11 @@ export function connSlot(connId: number): number {
   return connId & (CONN_SLOT_LIMIT - 1);
 }
 
+/** The id of the connection in `slot` at `generation` (see {@link CONN_SLOT_LIMIT}). */
+export function connIdOf(slot: number, generation: number): number {
+  return generation * CONN_SLOT_LIMIT + slot;
+}
+
 /** The generation of a connection id that is not negative: exact, as the limit is a power of two. */
 export function connGeneration(connId: number): number {
   return (connId - connSlot(connId)) / CONN_SLOT_LIMIT;

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import {
   connGeneration,
+  connIdOf,
   connSlot,
   type Backend,
   type BackendEvent,
@@ -211,7 +212,7 @@ export class NativeBackend implements Backend, LoopOwner {
   }
 
   take(type: number, slot: number, gen: number, a: number, b: number, c: number, data: Buffer | undefined): void {
-    const connId = gen * P.SLOT_LIMIT + slot;
+    const connId = connIdOf(slot, gen);
     // The loop hands this instance only accepts on its listeners and records of connections it owns.
     switch (type) {
       case P.EV_ACCEPT: {

@@ -1,4 +1,5 @@
 import type { Addon, NativeReactor } from './native-addon';
+import { connIdOf } from './backend';
 import { PROTOCOL as P } from './native-protocol';
 
 /** Event records per batch; a fuller wake-up is delivered in several batches. */
@@ -103,7 +104,7 @@ export class NativeLoop {
   own(slot: number, gen: number, owner: LoopOwner): void {
     const previous = this.owners[slot];
     if (previous !== undefined && this.ownedGen[slot] !== gen + 1) {
-      this.displaced.set((this.ownedGen[slot] - 1) * P.SLOT_LIMIT + slot, previous);
+      this.displaced.set(connIdOf(slot, this.ownedGen[slot] - 1), previous);
     }
     this.owners[slot] = owner;
     this.ownedGen[slot] = gen + 1;
@@ -115,21 +116,21 @@ export class NativeLoop {
       this.owners[slot] = undefined;
       this.ownedGen[slot] = 0;
     } else if (this.displaced.size > 0) {
-      this.displaced.delete(gen * P.SLOT_LIMIT + slot);
+      this.displaced.delete(connIdOf(slot, gen));
     }
   }
 
   /** The owner of the connection (slot, gen), or undefined if that connection is gone. */
   ownerOf(slot: number, gen: number): LoopOwner | undefined {
     if (this.ownedGen[slot] === gen + 1) return this.owners[slot];
-    return this.displaced.size > 0 ? this.displaced.get(gen * P.SLOT_LIMIT + slot) : undefined;
+    return this.displaced.size > 0 ? this.displaced.get(connIdOf(slot, gen)) : undefined;
   }
 
   /** The ids of every connection `owner` holds: a walk over all slots, for what is rare (stats, shutdown). */
   connIdsOf(owner: LoopOwner): number[] {
     const ids: number[] = [];
     for (let slot = 0; slot < this.owners.length; slot++) {
-      if (this.owners[slot] === owner) ids.push((this.ownedGen[slot] - 1) * P.SLOT_LIMIT + slot);
+      if (this.owners[slot] === owner) ids.push(connIdOf(slot, this.ownedGen[slot] - 1));
     }
     for (const [id, displacedOwner] of this.displaced) if (displacedOwner === owner) ids.push(id);
     return ids;

@@ -1,4 +1,4 @@
-import { CONN_SLOT_LIMIT, connSlot } from './backend';
+import { CONN_SLOT_LIMIT, connIdOf, connSlot } from './backend';
 
 /**
  * Connection ids in the seam's form (see {@link CONN_SLOT_LIMIT}) for a
@@ -23,7 +23,7 @@ export class SlotIds {
     }
     const generation = this.generations[slot] + 1;
     this.generations[slot] = generation;
-    return generation * CONN_SLOT_LIMIT + slot;
+    return connIdOf(slot, generation);
   }
 
   /** Frees the slot of `id`, taken from this instance and not yet released. */
