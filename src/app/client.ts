@@ -1,7 +1,7 @@
 import type { BackendStats } from '../backend';
 import { resolveReconnect, type CloseReason, type OutboundSession, type PacketKey, type ReconnectOptions } from '../session';
 import type { Middleware } from './compose';
-import type { PacketHandler } from './context';
+import type { DefaultData, PacketHandler } from './context';
 import { createEndpoint, type BackendInfo, type Endpoint } from './endpoint';
 import type { EndpointOptions } from './options';
 
@@ -26,11 +26,11 @@ export interface ClientEvents {
 /**
  * The dialling side: one {@link OutboundSession} with its own handlers and
  * middleware. Packets sent while reconnecting are queued within a bound
- * (see `ReconnectOptions.maxQueuedBytes`).
+ * (see `ReconnectOptions.maxQueuedBytes`). `Data` types `session.data`.
  */
-export class Client {
+export class Client<Data extends object = DefaultData> {
   readonly backend: BackendInfo;
-  readonly session: OutboundSession;
+  readonly session: OutboundSession<Data>;
   private readonly endpoint: Endpoint;
   private readonly closed: Promise<void>;
 
@@ -44,15 +44,15 @@ export class Client {
       onClose: () => void this.endpoint.table.shutdown().then(release),
     });
     this.backend = this.endpoint.backend;
-    this.session = this.endpoint.table.open(options.host ?? '127.0.0.1', options.port, policy);
+    this.session = this.endpoint.table.open(options.host ?? '127.0.0.1', options.port, policy) as OutboundSession<Data>;
   }
 
-  use(middleware: Middleware): this {
-    this.endpoint.dispatcher.use(middleware);
+  use(middleware: Middleware<Data>): this {
+    this.endpoint.dispatcher.use(middleware as Middleware);
     return this;
   }
 
-  handle<M = any>(packet: PacketKey, handler: PacketHandler<M>, options?: { reply?: PacketKey }): this {
+  handle<M = any>(packet: PacketKey, handler: PacketHandler<M, any, Data>, options?: { reply?: PacketKey }): this {
     this.endpoint.dispatcher.handle(packet, handler as PacketHandler, options?.reply);
     return this;
   }
@@ -90,8 +90,8 @@ export class Client {
  * `client.session.whenOpen()` resolves when it is, and `close()` stops a dial
  * that is still retrying.
  */
-export function createClient(options: ConnectOptions): Client {
-  return new Client(options);
+export function createClient<Data extends object = DefaultData>(options: ConnectOptions): Client<Data> {
+  return new Client<Data>(options);
 }
 
 /**
@@ -100,8 +100,8 @@ export function createClient(options: ConnectOptions): Client {
  * code runs. Rejects with `RP_ERR_CONNECT_FAILED` when the server cannot be
  * reached (after the retries of `reconnect`, if given).
  */
-export async function connect(options: ConnectOptions): Promise<Client> {
-  const client = new Client(options);
+export async function connect<Data extends object = DefaultData>(options: ConnectOptions): Promise<Client<Data>> {
+  const client = new Client<Data>(options);
   await client.session.whenOpen();
   return client;
 }

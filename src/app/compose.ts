@@ -1,7 +1,10 @@
-import type { PacketContext } from './context';
+import type { DefaultData, PacketContext } from './context';
 
 /** Koa-style middleware: do work, `await next()` to run the rest of the chain, do more work. */
-export type Middleware = (ctx: PacketContext, next: () => Promise<void>) => Promise<void> | void;
+export type Middleware<Data extends object = DefaultData> = (
+  ctx: PacketContext<any, Data>,
+  next: () => Promise<void>,
+) => Promise<void> | void;
 
 /**
  * Composes middleware in order around a final step. Not calling `next`

@@ -1,5 +1,5 @@
 import { PACKET_ID_BYTES, readPacketIdAt, type Framing } from '../framing';
-import type { PacketKey, Session } from '../session';
+import type { Guard, PacketKey, Session } from '../session';
 import type { Codec } from './codec';
 import { compose, type Middleware } from './compose';
 import type { ErrorHook, PacketContext, PacketHandler } from './context';
@@ -7,9 +7,13 @@ import type { ErrorHook, PacketContext, PacketHandler } from './context';
 export interface DispatchOptions {
   /** What a packet id with no handler gets. Default `close` (reason `unknown-packet`). */
   onUnknownPacket?: 'close' | 'ignore';
-  /** Whether a throwing handler closes its session (reason `handler-error`). Default `close`. */
+  /**
+   * What a fault in application code (a handler, middleware, the reply's
+   * encoding, an event listener) does to its session: `close` (default)
+   * closes it with `handler-error`, `keep` lets it carry on.
+   */
   onHandlerError?: 'close' | 'keep';
-  /** Receives handler and middleware errors. Default: written to stderr. */
+  /** Receives every fault in application code (see `Guard`). Default: written to stderr. */
   onError?: ErrorHook;
 }
 
@@ -27,13 +31,11 @@ interface Route {
  */
 const MAX_WAITING_FRAMES = 1024;
 
-const logError: ErrorHook = (error, ctx) => {
-  console.error(`ringport: handler for packet ${String(ctx.packet)} on session ${ctx.session.id} failed:`, error);
-};
-
 /**
  * Turns frame bodies into handler calls: packet id, route, decode, middleware,
- * handler, reply. A protocol violation closes only the offending session.
+ * handler, reply. A protocol violation closes only the offending session; a
+ * fault in application code goes through the guard, whichever path the packet
+ * took.
  */
 export class Dispatcher {
   /** Packets dropped because `onUnknownPacket` is `ignore`. */
@@ -43,17 +45,14 @@ export class Dispatcher {
   private readonly middleware: Middleware[] = [];
   private chain: ((ctx: PacketContext) => Promise<void>) | undefined;
   private readonly closeOnUnknown: boolean;
-  private readonly closeOnHandlerError: boolean;
-  private readonly onError: ErrorHook;
 
   constructor(
     private readonly codec: Codec,
     private readonly framing: Framing,
+    private readonly guard: Guard,
     options: DispatchOptions,
   ) {
     this.closeOnUnknown = (options.onUnknownPacket ?? 'close') === 'close';
-    this.closeOnHandlerError = (options.onHandlerError ?? 'close') === 'close';
-    this.onError = options.onError ?? logError;
   }
 
   use(middleware: Middleware): void {
@@ -70,12 +69,13 @@ export class Dispatcher {
   /**
    * Packets of one session are handled in order: while an async handler (or
    * any middleware chain) of a session is pending, its later packets wait.
-   * Different sessions never wait for each other.
+   * Different sessions never wait for each other. A waiting packet is
+   * copied: a view would keep the whole receive buffer it arrived in alive.
    */
   readonly dispatch = (session: Session, buffer: Buffer, start: number, end: number): void => {
     if (session.waitingFrames !== undefined) {
       if (session.waitingFrames.length >= MAX_WAITING_FRAMES) session.close('backpressure');
-      else session.waitingFrames.push(buffer.subarray(start, end));
+      else session.waitingFrames.push(Buffer.from(buffer.subarray(start, end)));
       return;
     }
     const pending = this.process(session, buffer, start, end);
@@ -84,7 +84,9 @@ export class Dispatcher {
 
   private holdUntil(session: Session, pending: Promise<void>): void {
     session.waitingFrames = [];
-    void pending.then(() => this.resume(session));
+    const resume = (): void => this.resume(session);
+    // `pending` never rejects (faults are settled inside it); resuming on both outcomes keeps that from mattering.
+    void pending.then(resume, resume);
   }
 
   private resume(session: Session): void {
@@ -93,7 +95,8 @@ export class Dispatcher {
       const body = waiting.shift()!;
       const pending = this.process(session, body, 0, body.length);
       if (pending !== undefined) {
-        void pending.then(() => this.resume(session));
+        const resume = (): void => this.resume(session);
+        void pending.then(resume, resume);
         return;
       }
     }
@@ -125,54 +128,68 @@ export class Dispatcher {
       return undefined;
     }
     if (this.chain === undefined && !route.takesContext) {
-      // The hot case: no middleware and a handler that takes no ctx, so none is built.
+      // The hot case: no middleware and a handler that takes no ctx, so no ctx is built unless it fails.
+      let result: unknown;
       try {
-        const result = (route.handler as (session: Session, message: unknown) => unknown)(session, message);
-        if (!(result instanceof Promise)) {
-          this.reply(route, session, result);
-          return undefined;
-        }
-        return result.then(
-          (reply) => this.reply(route, session, reply),
-          (err: unknown) => this.fail(err, this.context(session, id, message)),
-        );
-      } catch (err) {
-        this.fail(err, this.context(session, id, message));
+        result = (route.handler as (session: Session, message: unknown) => unknown)(session, message);
+      } catch (error) {
+        this.fail(error, session, id, message);
         return undefined;
       }
+      if (!(result instanceof Promise)) {
+        this.reply(route, session, id, message, result);
+        return undefined;
+      }
+      return result.then(
+        (reply: unknown) => this.reply(route, session, id, message, reply),
+        (error: unknown) => this.fail(error, session, id, message),
+      );
     }
     const ctx = this.context(session, id, message);
     let result: Promise<void> | undefined;
     try {
       result = this.chain === undefined ? this.runHandler(ctx) : this.chain(ctx);
-    } catch (err) {
-      this.fail(err, ctx);
+    } catch (error) {
+      this.fail(error, session, id, ctx.message);
       return undefined;
     }
-    return result?.catch((err: unknown) => this.fail(err, ctx));
+    return result?.then(undefined, (error: unknown) => this.fail(error, session, id, ctx.message));
   }
 
   private context(session: Session, packetId: number, message: unknown): PacketContext {
     return { session, packetId, packet: this.codec.keyOf(packetId), message, state: {} };
   }
 
-  /** Runs the packet's handler and sends its reply; returns a promise only when the handler is async. */
+  /**
+   * The final step of the middleware chain: runs the packet's handler and
+   * sends its reply; returns a promise only when the handler is async. A
+   * reply that fails to encode throws here, into the chain, where middleware
+   * may catch it like any error of the handler's.
+   */
   private readonly runHandler = (ctx: PacketContext): Promise<void> | undefined => {
     const route = this.routes.get(ctx.packetId)!;
     const result = route.handler(ctx.session, ctx.message, ctx);
-    if (result instanceof Promise) return result.then((reply) => this.reply(route, ctx.session, reply));
-    this.reply(route, ctx.session, result);
+    if (result instanceof Promise) return result.then((reply) => this.send(route, ctx.session, reply));
+    this.send(route, ctx.session, result);
     return undefined;
   };
 
-  private reply(route: Route, session: Session, reply: unknown): void {
+  /** Sends a handler's reply; a reply that cannot be encoded (or sent) is the handler's fault. */
+  private reply(route: Route, session: Session, packetId: number, message: unknown, reply: unknown): void {
+    try {
+      this.send(route, session, reply);
+    } catch (error) {
+      this.fail(error, session, packetId, message);
+    }
+  }
+
+  private send(route: Route, session: Session, reply: unknown): void {
     // The session may have closed while an async handler ran; the reply has nowhere to go.
     if (reply === undefined || !session.isOpen) return;
     session.send(route.replyKey, reply);
   }
 
-  private fail(error: unknown, ctx: PacketContext): void {
-    this.onError(error, ctx);
-    if (this.closeOnHandlerError) ctx.session.close('handler-error');
+  private fail(error: unknown, session: Session, packetId: number, message: unknown): void {
+    this.guard.fault(error, { source: 'handler', session, packetId, packet: this.codec.keyOf(packetId), message });
   }
 }

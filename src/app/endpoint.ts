@@ -1,6 +1,6 @@
 import { selectBackend, type BackendKind } from '../backend';
 import { encodePacket, resolveFraming } from '../framing';
-import { SessionTable, type SessionTableOptions } from '../session';
+import { Guard, SessionTable, type SessionTableOptions } from '../session';
 import { rawCodec } from './codec';
 import { Dispatcher } from './dispatcher';
 import { resolveLimits, type EndpointOptions } from './options';
@@ -15,6 +15,7 @@ export interface Endpoint {
   readonly backend: BackendInfo;
   readonly table: SessionTable;
   readonly dispatcher: Dispatcher;
+  readonly guard: Guard;
 }
 
 /** The pieces a server and a client share: backend choice, framing, codec, dispatcher, session table. */
@@ -26,11 +27,13 @@ export function createEndpoint(
   const framing = resolveFraming(options.framing);
   const codec = options.codec ?? rawCodec;
   const { idleTimeoutMs, ...limits } = resolveLimits(options.limits);
-  const dispatcher = new Dispatcher(codec, framing, options);
+  const guard = new Guard(options.onError, (options.onHandlerError ?? 'close') === 'close');
+  const dispatcher = new Dispatcher(codec, framing, guard, options);
   const table = new SessionTable({
     backend: selection,
     framing,
     limits,
+    guard,
     idleTimeoutMs,
     encode: (packet, message) => {
       const id = codec.idOf(packet);
@@ -39,5 +42,5 @@ export function createEndpoint(
     onFrame: dispatcher.dispatch,
     ...hooks,
   });
-  return { backend: { kind: selection.kind, reason: selection.reason }, table, dispatcher };
+  return { backend: { kind: selection.kind, reason: selection.reason }, table, dispatcher, guard };
 }

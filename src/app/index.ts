@@ -6,7 +6,7 @@ export { ProtobufCodec, rawCodec } from './codec';
 export type { Codec } from './codec';
 export { compose } from './compose';
 export type { Middleware } from './compose';
-export type { PacketContext, PacketHandler, ErrorHook } from './context';
+export type { PacketContext, PacketHandler, ErrorHook, FaultContext, FaultSource, DefaultData } from './context';
 export type { DispatchOptions } from './dispatcher';
 export { Room } from './room';
 export type { BroadcastOptions } from './broadcast';

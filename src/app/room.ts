@@ -1,21 +1,29 @@
 import type { PacketKey, Session, SessionRoom, SessionTable } from '../session';
 import { broadcast, type BroadcastOptions } from './broadcast';
+import type { DefaultData } from './context';
+
+/** What a room tells its server's registry. */
+interface RoomListing {
+  occupy(room: Room<any>): void;
+  vacate(room: Room<any>): void;
+}
 
 /**
  * A named group of sessions that hear each other's broadcasts. A session is
  * in at most one room: joining another leaves the first. A closed session
- * leaves its room by itself; a room whose last member leaves is removed from
- * its server.
+ * leaves its room by itself. A room is listed in `server.rooms` while it has
+ * members; `server.room(name)` returns the same room for as long as anyone
+ * holds it or it has members.
  */
-export class Room implements SessionRoom {
+export class Room<Data extends object = DefaultData> implements SessionRoom {
   readonly name: string;
-  private readonly members = new Set<Session>();
+  private readonly members = new Set<Session<Data>>();
 
   /** @internal Rooms come from `server.room(name)`. */
   constructor(
     name: string,
     private readonly table: SessionTable,
-    private readonly registry: { occupied(room: Room): void; empty(room: Room): void },
+    private readonly listing: RoomListing,
   ) {
     this.name = name;
   }
@@ -24,11 +32,11 @@ export class Room implements SessionRoom {
     return this.members.size;
   }
 
-  has(session: Session): boolean {
+  has(session: Session<Data>): boolean {
     return this.members.has(session);
   }
 
-  sessions(): IterableIterator<Session> {
+  sessions(): IterableIterator<Session<Data>> {
     return this.members.values();
   }
 
@@ -37,21 +45,20 @@ export class Room implements SessionRoom {
    * changes nothing, for a session that is no longer open: a player who left
    * while an async handler was deciding where to seat them.
    */
-  join(session: Session): boolean {
+  join(session: Session<Data>): boolean {
     if (!session.isOpen) return false;
     if (session.room === this) return true;
     session.room?.leave(session);
     this.members.add(session);
     session.room = this;
-    // A room kept by the game after it emptied is listed by its server again.
-    if (this.members.size === 1) this.registry.occupied(this);
+    if (this.members.size === 1) this.listing.occupy(this);
     return true;
   }
 
-  leave(session: Session): void {
+  leave(session: Session<Data>): void {
     if (!this.members.delete(session)) return;
     session.room = undefined;
-    if (this.members.size === 0) this.registry.empty(this);
+    if (this.members.size === 0) this.listing.vacate(this);
   }
 
   /** Sends one packet to every member (but `except`), encoded once. Returns the number of recipients. */

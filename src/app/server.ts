@@ -4,10 +4,11 @@ import { ErrorCodes, RingportError } from '../errors';
 import type { CloseReason, InboundSession, PacketKey, Session } from '../session';
 import { broadcast, type BroadcastOptions } from './broadcast';
 import type { Middleware } from './compose';
-import type { PacketHandler } from './context';
+import type { DefaultData, PacketHandler } from './context';
 import { createEndpoint, type BackendInfo } from './endpoint';
 import type { EndpointOptions } from './options';
-import { Room } from './room';
+import type { Room } from './room';
+import { RoomRegistry } from './room-registry';
 
 export type ServerOptions = EndpointOptions;
 
@@ -29,32 +30,25 @@ export interface ServerStats {
   readonly backend: BackendStats;
 }
 
-export interface ServerEvents {
-  session: [session: InboundSession];
-  sessionClose: [session: Session, reason: CloseReason, error: { code: string; message: string } | undefined];
+export interface ServerEvents<Data extends object = DefaultData> {
+  session: [session: InboundSession<Data>];
+  sessionClose: [session: Session<Data>, reason: CloseReason, error: { code: string; message: string } | undefined];
 }
 
 /**
  * A game server: accepts sessions, routes their packets through middleware
  * to handlers, and broadcasts to everyone or to rooms. Events: `session`
- * (a peer connected), `sessionClose` (session, reason, error?).
+ * (a peer connected), `sessionClose` (session, reason, error?). `Data` is
+ * the type of every session's `data`.
  */
-export class Server extends EventEmitter<ServerEvents> {
+export class Server<Data extends object = DefaultData> extends EventEmitter<ServerEvents<Data>> {
   /** The backend in use and why it was chosen. */
   readonly backend: BackendInfo;
   /** Where the server listens, once `listen` has resolved. */
   address: { host: string; port: number } | undefined;
 
   private readonly endpoint;
-  private readonly roomsByName = new Map<string, Room>();
-  private readonly roomRegistry = {
-    occupied: (room: Room) => {
-      if (!this.roomsByName.has(room.name)) this.roomsByName.set(room.name, room);
-    },
-    empty: (room: Room) => {
-      if (this.roomsByName.get(room.name) === room) this.roomsByName.delete(room.name);
-    },
-  };
+  private readonly roomRegistry: RoomRegistry<Room<Data>>;
   private closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions = {}) {
@@ -62,19 +56,30 @@ export class Server extends EventEmitter<ServerEvents> {
     this.endpoint = createEndpoint(options, {
       onAccept: (session) => {
         if (this.closing !== undefined) session.close('shutdown');
-        else this.emit('session', session);
+        // The session layer does not know the application's Data type; the server does.
+        else this.emit('session', session as InboundSession<Data>);
       },
       onClose: (session, reason, error) => {
         session.room?.leave(session);
-        this.emit('sessionClose', session, reason, error);
+        this.emit('sessionClose', session as Session<Data>, reason, error);
       },
     });
     this.backend = this.endpoint.backend;
+    this.roomRegistry = new RoomRegistry(this.endpoint.table);
+  }
+
+  /**
+   * Listeners run through the server's guard: one that throws (or rejects) is
+   * reported to `onError` with its session, the `onHandlerError` policy
+   * applies to that session, and the listeners after it still run.
+   */
+  override emit<K extends keyof ServerEvents<Data>>(event: K, ...args: ServerEvents<Data>[K]): boolean {
+    return this.endpoint.guard.emit(this, event, args[0], args);
   }
 
   /** Adds middleware; it runs for every packet, in the order added, before the handler. */
-  use(middleware: Middleware): this {
-    this.endpoint.dispatcher.use(middleware);
+  use(middleware: Middleware<Data>): this {
+    this.endpoint.dispatcher.use(middleware as Middleware);
     return this;
   }
 
@@ -82,7 +87,7 @@ export class Server extends EventEmitter<ServerEvents> {
    * Routes a packet to a handler. What the handler returns is sent back to the
    * sender as `options.reply` (default: the same packet).
    */
-  handle<M = any>(packet: PacketKey, handler: PacketHandler<M>, options?: { reply?: PacketKey }): this {
+  handle<M = any>(packet: PacketKey, handler: PacketHandler<M, any, Data>, options?: { reply?: PacketKey }): this {
     this.endpoint.dispatcher.handle(packet, handler as PacketHandler, options?.reply);
     return this;
   }
@@ -106,23 +111,22 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   /** Every open session, by session id. */
-  get sessions(): ReadonlyMap<number, Session> {
-    return this.endpoint.table.sessions;
+  get sessions(): ReadonlyMap<number, Session<Data>> {
+    return this.endpoint.table.sessions as ReadonlyMap<number, Session<Data>>;
   }
 
-  /** Rooms that have members (or were just created), by name. */
-  get rooms(): ReadonlyMap<string, Room> {
-    return this.roomsByName;
+  /** Rooms that have members, by name. */
+  get rooms(): ReadonlyMap<string, Room<Data>> {
+    return this.roomRegistry.occupied;
   }
 
-  /** The room called `name`, created on first use. */
-  room(name: string): Room {
-    let room = this.roomsByName.get(name);
-    if (room === undefined) {
-      room = new Room(name, this.endpoint.table, this.roomRegistry);
-      this.roomsByName.set(name, room);
-    }
-    return room;
+  /**
+   * The room called `name`. Looking a room up does not list it: it appears in
+   * `rooms` once someone joins, and an empty room nobody holds is forgotten,
+   * so names taken from clients cannot grow the server.
+   */
+  room(name: string): Room<Data> {
+    return this.roomRegistry.get(name);
   }
 
   /** Sends one packet to every open session, encoded once. Returns the number of recipients. */
@@ -134,7 +138,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const { table, dispatcher } = this.endpoint;
     return {
       sessions: table.sessions.size,
-      rooms: this.roomsByName.size,
+      rooms: this.roomRegistry.occupied.size,
       packetsIn: table.packetsIn,
       packetsOut: table.packetsOut,
       ignoredPackets: dispatcher.ignoredPackets,
@@ -157,7 +161,7 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 }
 
-/** Creates a server; call `listen` to start accepting. */
-export function createServer(options: ServerOptions = {}): Server {
-  return new Server(options);
+/** Creates a server; call `listen` to start accepting. `Data` types every session's `data`. */
+export function createServer<Data extends object = DefaultData>(options: ServerOptions = {}): Server<Data> {
+  return new Server<Data>(options);
 }

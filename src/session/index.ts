@@ -8,3 +8,5 @@ export { BUILT_IN_CLOSE_REASONS } from './close-reason';
 export type { CloseReason } from './close-reason';
 export { resolveReconnect, backoffDelayMs } from './backoff';
 export type { ReconnectOptions, ReconnectPolicy } from './backoff';
+export { Guard } from './guard';
+export type { ErrorHook, FaultContext, FaultSource } from './guard';

@@ -2,6 +2,7 @@ import type { Backend, BackendEvent, BackendSelection, Listening, ListenOptions,
 import type { Framing } from '../framing';
 import type { ReconnectPolicy } from './backoff';
 import type { CloseReason } from './close-reason';
+import type { Guard } from './guard';
 import { IdleList } from './idle-list';
 import { InboundSession } from './inbound-session';
 import { OutboundSession } from './outbound-session';
@@ -12,6 +13,8 @@ export interface SessionTableOptions {
   backend: BackendSelection;
   framing: Framing;
   limits: QueueLimits;
+  /** Every call into application code from this table and its sessions goes through it. */
+  guard: Guard;
   /** Close sessions that receive nothing for this long; 0 turns it off. */
   idleTimeoutMs: number;
   /** Encodes one packet into one complete frame. */
@@ -37,6 +40,7 @@ const TRANSPORT_TO_SESSION: Record<TransportCloseReason, CloseReason> = {
 export class SessionTable {
   readonly backend: Backend;
   readonly framing: Framing;
+  readonly guard: Guard;
   readonly encode: (packet: PacketKey, message: unknown) => Buffer;
   readonly onFrame: (session: Session, buffer: Buffer, start: number, end: number) => void;
   /** Open and closing sessions, by session id. */
@@ -57,6 +61,7 @@ export class SessionTable {
 
   constructor(options: SessionTableOptions) {
     this.framing = options.framing;
+    this.guard = options.guard;
     this.encode = options.encode;
     this.onFrame = options.onFrame;
     this.onAccept = options.onAccept ?? (() => undefined);

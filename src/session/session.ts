@@ -57,6 +57,14 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
     this.decoder = new FrameDecoder(table.framing);
   }
 
+  /**
+   * Listeners run through the endpoint's guard: one that throws (or rejects)
+   * is reported to `onError`, and the listeners after it still run.
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    return this.table.guard.emit(this, event, this, args);
+  }
+
   /** True while packets can be sent and received. */
   get isOpen(): boolean {
     return this.state === 'open';

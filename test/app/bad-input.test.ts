@@ -3,7 +3,7 @@ import {
   createServer,
   ProtobufCodec,
   type CloseReason,
-  type PacketContext,
+  type FaultContext,
   type Server,
   type ServerOptions,
   type Session,
@@ -366,7 +366,7 @@ describe.each(backends)('bad input on %s', (backend) => {
     const kinds: HandlerKind[] = ['sync throw', 'async rejection', 'sync throw behind middleware'];
 
     function startFailing(kind: HandlerKind, options: Omit<ServerOptions, 'backend'>) {
-      const hooked: Array<{ error: unknown; ctx: PacketContext }> = [];
+      const hooked: Array<{ error: unknown; ctx: FaultContext }> = [];
       const ready = start({ ...options, onError: (error, ctx) => hooked.push({ error, ctx }) }, (s) => {
         if (kind === 'sync throw behind middleware') s.use((_ctx, next) => next());
         s.handle(

@@ -45,7 +45,7 @@ describe.each(backends)('middleware and handlers on %s', (backend) => {
   let port: number;
   let accepted: Session[];
   let clients: Client[];
-  let errors: Array<{ error: unknown; packet: unknown; session: Session }>;
+  let errors: Array<{ error: unknown; packet: unknown; session: Session | undefined }>;
 
   beforeEach(() => {
     accepted = [];
