@@ -42,7 +42,8 @@ export class Client<Data extends object = DefaultData> {
     this.endpoint = createEndpoint(options, {
       // The client's one session is gone for good: release the backend with it.
       onClose: () => void this.endpoint.table.shutdown().then(release),
-    });
+      // A client's server may be quiet for long stretches (a lobby); its idle timeout is the application's choice.
+    }, 0);
     this.backend = this.endpoint.backend;
     this.session = this.endpoint.table.open(options.host ?? '127.0.0.1', options.port, policy) as OutboundSession<Data>;
   }

@@ -22,11 +22,12 @@ export interface Endpoint {
 export function createEndpoint(
   options: EndpointOptions,
   hooks: Pick<SessionTableOptions, 'onAccept' | 'onClose'>,
+  defaultIdleTimeoutMs: number,
 ): Endpoint {
   const selection = selectBackend(options.backend);
   const framing = resolveFraming(options.framing);
   const codec = options.codec ?? rawCodec;
-  const { idleTimeoutMs, ...limits } = resolveLimits(options.limits);
+  const { idleTimeoutMs, ...limits } = resolveLimits(options.limits, defaultIdleTimeoutMs);
   const guard = new Guard(options.onError, (options.onHandlerError ?? 'close') === 'close');
   const dispatcher = new Dispatcher(codec, framing, guard, options);
   const table = new SessionTable({

@@ -6,7 +6,7 @@ import { broadcast, type BroadcastOptions } from './broadcast';
 import type { Middleware } from './compose';
 import type { DefaultData, PacketHandler } from './context';
 import { createEndpoint, type BackendInfo } from './endpoint';
-import type { EndpointOptions } from './options';
+import { SERVER_IDLE_TIMEOUT_MS, type EndpointOptions } from './options';
 import type { Room } from './room';
 import { RoomRegistry } from './room-registry';
 
@@ -63,7 +63,7 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
         session.room?.leave(session);
         this.emit('sessionClose', session as Session<Data>, reason, error);
       },
-    });
+    }, SERVER_IDLE_TIMEOUT_MS);
     this.backend = this.endpoint.backend;
     this.roomRegistry = new RoomRegistry(this.endpoint.table);
   }

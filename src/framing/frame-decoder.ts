@@ -9,8 +9,10 @@ type State = typeof READING_HEADER | typeof READING_BODY;
 const EMPTY = Buffer.alloc(0);
 // What each byte of a little-endian length prefix is worth, by position.
 const LE_BYTE_WEIGHTS = [1, 0x100, 0x10000, 0x1000000];
-// The first buffer for a split frame; small frames need no regrowth.
-const MIN_PARTIAL_BYTES = 16 * 1024;
+// The least a split frame's buffer starts with: small enough that a peer
+// dripping single bytes costs little, large enough that a frame split once
+// (the usual case) rarely needs to regrow.
+const MIN_PARTIAL_BYTES = 512;
 
 /** Where {@link FrameDecoder.pushTo} delivers frames, as ranges rather than as objects. */
 export interface FrameSink {

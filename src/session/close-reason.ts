@@ -20,7 +20,7 @@ export type CloseReason =
   | 'handler-error'
   /** The peer did not read: its send queue passed `maxQueueBytes`. */
   | 'backpressure'
-  /** Nothing arrived for `idleTimeoutMs`. */
+  /** No whole packet arrived for `idleTimeoutMs`. */
   | 'idle-timeout'
   /** The server or client is shutting down. */
   | 'shutdown'

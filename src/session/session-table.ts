@@ -15,7 +15,7 @@ export interface SessionTableOptions {
   limits: QueueLimits;
   /** Every call into application code from this table and its sessions goes through it. */
   guard: Guard;
-  /** Close sessions that receive nothing for this long; 0 turns it off. */
+  /** Close sessions that complete no packet for this long; 0 turns it off. */
   idleTimeoutMs: number;
   /** Encodes one packet into one complete frame. */
   encode(packet: PacketKey, message: unknown): Buffer;
@@ -183,8 +183,10 @@ export class SessionTable {
         case 'data': {
           const session = this.byConn.get(event.connId);
           if (session === undefined) break;
-          if (now > 0 && session.state === 'open') this.idle.touch(session, now);
+          const packetsBefore = this.packetsIn;
           session.receive(event.bytes);
+          // Only a completed packet is activity: bytes that never finish a frame do not keep a peer alive.
+          if (now > 0 && this.packetsIn !== packetsBefore && session.state === 'open') this.idle.touch(session, now);
           break;
         }
         case 'drain':
