@@ -9,6 +9,12 @@ import type { SessionTable } from './session-table';
 /** Losses worth dialling again for; anything else (a protocol error, our own close) is final. */
 const RECONNECTABLE: ReadonlySet<CloseReason> = new Set(['peer-closed', 'error']);
 
+/** What a connection that the server closed before sending anything failed with. */
+const CLOSED_BEFORE_ANY_PACKET: TransportError = {
+  code: 'ECONNABORTED',
+  message: 'the server closed the connection before any packet arrived',
+};
+
 /**
  * A session this side dialled. With a reconnect policy it survives the loss
  * of its connection: it dials again with exponential backoff and jitter,
@@ -17,7 +23,13 @@ const RECONNECTABLE: ReadonlySet<CloseReason> = new Set(['peer-closed', 'error']
  * `maxQueuedBytes` and sent on reconnect, after whatever the `reconnected`
  * listeners send; past that bound, or without a
  * policy, `send` throws `RP_ERR_NOT_CONNECTED`. If it cannot reconnect within
- * `maxRetries` it closes with reason `connect-failed`.
+ * `maxRetries` it closes with reason `connect-failed`, carrying the last
+ * dial's error.
+ *
+ * The backoff starts over only once a packet has arrived on a new
+ * connection: a server that accepts and then closes at once (overloaded, or
+ * refusing this client) counts as a failed attempt, not as a recovery, so
+ * the client backs off from it and gives up within its retries.
  */
 export class OutboundSession<Data extends object = Record<string, any>> extends Session<Data> {
   readonly host: string;
@@ -25,6 +37,8 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
 
   private readonly policy: ReconnectPolicy | undefined;
   private attempt = 0;
+  /** Whether a packet has arrived on the current connection. */
+  private proven = false;
   private everConnected = false;
   private queued: Buffer[] = [];
   private queuedBytes = 0;
@@ -91,7 +105,7 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
       return;
     }
     this.attach(connId, remoteAddress, remotePort);
-    this.attempt = 0;
+    this.proven = false;
     // `reconnected` listeners run before the queue is flushed, so what they
     // send (a new login, say) reaches the server ahead of the queued packets.
     if (this.everConnected) this.emit('reconnected');
@@ -106,6 +120,15 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
       this.everConnected = true;
       this.settleOpened();
     }
+  }
+
+  /** @internal The first packet on a connection proves it: the backoff starts over. */
+  override receiveFrame(buffer: Buffer, start: number, end: number): void {
+    if (!this.proven) {
+      this.proven = true;
+      this.attempt = 0;
+    }
+    super.receiveFrame(buffer, start, end);
   }
 
   /** @internal A dial failed before the connection was established. */
@@ -125,7 +148,7 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
       return;
     }
     this.connId = -1;
-    this.lastError = error;
+    this.lastError = error ?? (this.proven ? undefined : CLOSED_BEFORE_ANY_PACKET);
     this.state = 'reconnecting';
     this.table.stopIdleTracking(this);
     // A new connection is a new byte stream: never splice it onto a half-read frame.
@@ -151,7 +174,7 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
   private retryOrGiveUp(): void {
     if (this.policy === undefined || this.attempt >= this.policy.maxRetries) {
       this.state = 'closing';
-      this.finish('connect-failed');
+      this.finish('connect-failed', this.lastError);
       return;
     }
     const delayMs = backoffDelayMs(this.policy, this.attempt);
