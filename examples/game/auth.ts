@@ -1,4 +1,5 @@
-import type { Middleware, PacketKey, Session } from '../../src';
+import type { Middleware, PacketKey } from '../../src';
+import type { Player, PlayerData, PlayerSession } from './player';
 import { Refusal } from './refusal';
 
 const NICKNAME = /^[A-Za-z0-9_-]{1,16}$/;
@@ -11,8 +12,8 @@ export function checkNickname(nickname: string): void {
 }
 
 /** The logged-in player of a session, if any; the login handler sets it. */
-export function loggedIn<P>(session: Session): P | undefined {
-  return session.data.player as P | undefined;
+export function loggedIn(session: PlayerSession): Player | undefined {
+  return session.data.player;
 }
 
 /**
@@ -21,7 +22,7 @@ export function loggedIn<P>(session: Session): P | undefined {
  * (`not-logged-in`, `already-logged-in`), so a confused client learns why.
  * The login handler itself checks the nickname and takes it.
  */
-export function requireLogin(loginPacket: PacketKey): Middleware {
+export function requireLogin(loginPacket: PacketKey): Middleware<PlayerData> {
   return (ctx, next) => {
     const isLogin = ctx.packet === loginPacket;
     const player = loggedIn(ctx.session);

@@ -1,4 +1,5 @@
 import type { Room, Server } from '../../src';
+import type { PlayerData } from './player';
 import type { Player } from './player';
 import type { Member, RoomInfo, RoomState } from './protocol';
 import { Refusal } from './refusal';
@@ -27,7 +28,7 @@ export interface RoomHost {
  */
 export class GameRoom {
   private readonly members = new Map<number, Player>();
-  private readonly channel: Room;
+  private readonly channel: Room<PlayerData>;
   private chatSeq = 0;
   private round: Round | undefined;
   private closed = false;
@@ -36,7 +37,7 @@ export class GameRoom {
     readonly id: number,
     readonly name: string,
     readonly maxPlayers: number,
-    server: Server,
+    server: Server<PlayerData>,
     private readonly host: RoomHost,
   ) {
     this.channel = server.room(`room-${id}`);

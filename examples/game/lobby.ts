@@ -1,7 +1,7 @@
-import type { Room, Server, Session } from '../../src';
+import type { Room, Server } from '../../src';
 import { checkNickname } from './auth';
 import { GameRoom, type RoomHost } from './game-room';
-import type { Player } from './player';
+import type { Player, PlayerData, PlayerSession } from './player';
 import type { CreateRoom, LobbyState } from './protocol';
 import { Refusal } from './refusal';
 import type { RoundOptions } from './round';
@@ -28,7 +28,7 @@ export class Lobby implements RoomHost {
   private readonly players = new Map<number, Player>();
   private readonly nicknames = new Set<string>();
   private readonly rooms = new Map<number, GameRoom>();
-  private readonly channel: Room;
+  private readonly channel: Room<PlayerData>;
   private chatSeq = 0;
   private lastPlayerId = 0;
   private lastRoomId = 0;
@@ -37,7 +37,7 @@ export class Lobby implements RoomHost {
   private closed = false;
 
   constructor(
-    private readonly server: Server,
+    private readonly server: Server<PlayerData>,
     private readonly options: LobbyOptions,
     private readonly counters: LobbyCounters,
   ) {
@@ -54,7 +54,7 @@ export class Lobby implements RoomHost {
   }
 
   /** Takes the nickname, greets the player and puts them in the lobby. */
-  login(session: Session, nickname: string): void {
+  login(session: PlayerSession, nickname: string): void {
     checkNickname(nickname);
     if (this.nicknames.has(nickname)) throw new Refusal('nickname-taken', `'${nickname}' is online already`);
     const player: Player = { id: ++this.lastPlayerId, nickname, session, room: undefined, ready: false };
@@ -67,8 +67,8 @@ export class Lobby implements RoomHost {
   }
 
   /** The session closed: the player is gone, from their room too. */
-  logout(session: Session): void {
-    const player = session.data.player as Player | undefined;
+  logout(session: PlayerSession): void {
+    const player = session.data.player;
     if (player === undefined) return;
     this.players.delete(player.id);
     this.nicknames.delete(player.nickname);

@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
 // An application would import these from 'ringport'.
-import { createServer, type BackendChoice, type BackendInfo, type Server, type Session } from '../../src';
+import { createServer, type BackendChoice, type BackendInfo, type Server } from '../../src';
 import { loggedIn, requireLogin } from './auth';
 import { Lobby } from './lobby';
-import type { Player } from './player';
+import type { Player, PlayerData, PlayerSession } from './player';
 import { loadCodec, type CreateRoom, type Input, type JoinRoom, type Login, type Ready, type Say } from './protocol';
 import { rateLimit, type RateLimitOptions } from './rate-limit';
 import { Refusal, replyToRefusals } from './refusal';
@@ -54,7 +54,7 @@ export interface LobbyStats {
 
 export interface LobbyServer {
   /** The ringport server underneath: its sessions, rooms and events. */
-  readonly server: Server;
+  readonly server: Server<PlayerData>;
   readonly address: { host: string; port: number };
   readonly backend: BackendInfo;
   stats(): LobbyStats;
@@ -63,13 +63,13 @@ export interface LobbyServer {
 }
 
 /** The auth gate runs before every handler, so a handler's session always has a player. */
-function playerOf(session: Session): Player {
-  return loggedIn<Player>(session)!;
+function playerOf(session: PlayerSession): Player {
+  return loggedIn(session)!;
 }
 
 /** Starts a lobby server: wiring only; the game lives in lobby.ts, game-room.ts and round.ts. */
 export async function startLobbyServer(options: LobbyServerOptions = {}): Promise<LobbyServer> {
-  const server = createServer({
+  const server = createServer<PlayerData>({
     backend: options.backend ?? 'auto',
     codec: loadCodec(),
     // No lobby message comes near this; a bigger frame is an attack or a bug.
