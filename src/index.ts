@@ -11,7 +11,7 @@ export {
 } from './session';
 export { availableBackends, selectBackend, DEFAULT_QUEUE_LIMITS } from './backend';
 export type { Backend, BackendKind, BackendChoice, BackendStats, BackendEvent } from './backend';
-export { FrameDecoder, encodeFrame, encodePacket, readPacketId, packetPayload, resolveFraming } from './framing';
-export type { Framing, FramingOptions } from './framing';
+export { FrameDecoder, encodeFrame, encodePacket, readPacketId, packetPayload, resolveFraming } from './protocol';
+export type { Framing, FramingOptions } from './protocol';
 export { ErrorCodes, RingportError } from './errors';
 export type { ErrorCode } from './errors';

@@ -1,4 +1,5 @@
-import type { PacketKey, Session, SessionTable } from '../session';
+import type { WireProtocol } from '../protocol';
+import type { PacketKey, RecipientGroup, Session, SessionTable } from '../session';
 
 export interface BroadcastOptions {
   /** A session that should not receive this packet (usually its sender). */
@@ -6,9 +7,11 @@ export interface BroadcastOptions {
 }
 
 /**
- * Encodes a packet once and hands the one frame to `sendMany` for every open
- * session among `recipients`. Returns how many sessions it was queued for.
- * A recipient whose queue overflows is closed with `backpressure` by the
+ * Encodes a packet's payload once, and its bytes once per protocol among the
+ * recipients (a room of native and browser players: one framed encoding, one
+ * WebSocket encoding), and hands each protocol's bytes to one `sendMany` for
+ * every open session that speaks it. Returns how many sessions it was queued
+ * for. A recipient whose queue overflows is closed with `backpressure` by the
  * backend; the others are unaffected.
  */
 export function broadcast(
@@ -18,19 +21,44 @@ export function broadcast(
   message: unknown,
   options?: BroadcastOptions,
 ): number {
-  const frame = table.encode(packet, message);
+  const packetId = table.codec.idOf(packet);
+  const payload = table.codec.encode(packetId, message);
   const except = options?.except;
-  let ids = table.recipientIds;
-  let count = 0;
+  const groups = table.recipientGroups;
+  let group = groups[0];
+  let total = 0;
   for (const session of recipients) {
     if (session === except || !session.isOpen) continue;
-    if (count === ids.length) ids = table.recipientIds = grow(ids);
-    ids[count++] = session.connId;
+    // Recipients mostly share one protocol: the group of the last one is checked first.
+    if (session.protocol !== group.protocol) group = groupFor(groups, session.protocol);
+    if (group.count === group.ids.length) group.ids = grow(group.ids);
+    group.ids[group.count++] = session.connId;
+    total++;
   }
-  // sendMany reads the ids before it returns (see the Backend contract), so one scratch array serves every call.
-  if (count > 0) table.backend.sendMany(ids.subarray(0, count), frame);
-  table.packetsOut += count;
-  return count;
+  for (const g of groups) {
+    if (g.count === 0) continue;
+    const bytes = g.protocol!.encode(packetId, payload, 'server');
+    // sendMany reads the ids before it returns (see the Backend contract), so the scratch serves every call.
+    table.backend.sendMany(g.ids.subarray(0, g.count), bytes);
+    g.count = 0;
+  }
+  table.packetsOut += total;
+  return total;
+}
+
+function groupFor(groups: RecipientGroup[], protocol: WireProtocol): RecipientGroup {
+  for (const g of groups) {
+    if (g.protocol === protocol) return g;
+  }
+  // The first group is unclaimed until a broadcast has a recipient.
+  const free = groups.find((g) => g.protocol === undefined);
+  if (free !== undefined) {
+    free.protocol = protocol;
+    return free;
+  }
+  const created: RecipientGroup = { protocol, ids: new Float64Array(64), count: 0 };
+  groups.push(created);
+  return created;
 }
 
 function grow(ids: Float64Array): Float64Array {

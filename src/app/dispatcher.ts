@@ -1,4 +1,3 @@
-import { PACKET_ID_BYTES, readPacketIdAt, type Framing } from '../framing';
 import type { Guard, PacketKey, Session } from '../session';
 import type { Codec } from './codec';
 import { compose, type Middleware } from './compose';
@@ -29,13 +28,14 @@ interface Route {
  * Packets a session may have waiting behind a slow async handler; a peer that
  * sends faster than its handlers finish is closed with `backpressure`.
  */
-const MAX_WAITING_FRAMES = 1024;
+const MAX_WAITING_PACKETS = 1024;
 
 /**
- * Turns frame bodies into handler calls: packet id, route, decode, middleware,
- * handler, reply. A protocol violation closes only the offending session; a
- * fault in application code goes through the guard, whichever path the packet
- * took.
+ * Turns packets into handler calls: route, decode, middleware, handler,
+ * reply. It sees packets only (an id and a payload), whatever protocol
+ * carried them. A packet it cannot route or decode closes only its session;
+ * a fault in application code goes through the guard, whichever path the
+ * packet took.
  */
 export class Dispatcher {
   /** Packets dropped because `onUnknownPacket` is `ignore`. */
@@ -48,7 +48,6 @@ export class Dispatcher {
 
   constructor(
     private readonly codec: Codec,
-    private readonly framing: Framing,
     private readonly guard: Guard,
     options: DispatchOptions,
   ) {
@@ -72,48 +71,40 @@ export class Dispatcher {
    * Different sessions never wait for each other. A waiting packet is
    * copied: a view would keep the whole receive buffer it arrived in alive.
    */
-  readonly dispatch = (session: Session, buffer: Buffer, start: number, end: number): void => {
-    if (session.waitingFrames !== undefined) {
-      if (session.waitingFrames.length >= MAX_WAITING_FRAMES) session.close('backpressure');
-      else session.waitingFrames.push(Buffer.from(buffer.subarray(start, end)));
+  readonly dispatch = (session: Session, packetId: number, buffer: Buffer, start: number, end: number): void => {
+    if (session.waitingPackets !== undefined) {
+      if (session.waitingPackets.length >= MAX_WAITING_PACKETS) session.close('backpressure');
+      else session.waitingPackets.push({ packetId, payload: Buffer.from(buffer.subarray(start, end)) });
       return;
     }
-    const pending = this.process(session, buffer, start, end);
+    const pending = this.process(session, packetId, buffer.subarray(start, end));
     if (pending !== undefined) this.holdUntil(session, pending);
   };
 
+  /** Holds the session's later packets until `pending` settles, then handles them in order. */
   private holdUntil(session: Session, pending: Promise<void>): void {
-    session.waitingFrames = [];
+    session.waitingPackets ??= [];
     const resume = (): void => this.resume(session);
     // `pending` never rejects (faults are settled inside it); resuming on both outcomes keeps that from mattering.
     void pending.then(resume, resume);
   }
 
   private resume(session: Session): void {
-    const waiting = session.waitingFrames!;
+    const waiting = session.waitingPackets!;
     while (waiting.length > 0 && session.isOpen) {
-      const body = waiting.shift()!;
-      const pending = this.process(session, body, 0, body.length);
+      const { packetId, payload } = waiting.shift()!;
+      const pending = this.process(session, packetId, payload);
       if (pending !== undefined) {
-        const resume = (): void => this.resume(session);
-        void pending.then(resume, resume);
+        this.holdUntil(session, pending);
         return;
       }
     }
-    session.waitingFrames = undefined;
+    session.waitingPackets = undefined;
   }
 
-  /** Handles one frame; returns a promise that settles (never rejects) when the handling was async. */
-  private process(session: Session, buffer: Buffer, start: number, end: number): Promise<void> | undefined {
+  /** Handles one packet; returns a promise that settles (never rejects) when the handling was async. */
+  private process(session: Session, id: number, payload: Buffer): Promise<void> | undefined {
     if (!session.isOpen) return undefined;
-    let id: number;
-    try {
-      id = readPacketIdAt(buffer, start, end, this.framing);
-    } catch {
-      session.close('decode-error');
-      return undefined;
-    }
-    const payload = buffer.subarray(start + PACKET_ID_BYTES, end);
     const route = this.routes.get(id);
     if (route === undefined) {
       if (this.closeOnUnknown) session.close('unknown-packet');

@@ -1,5 +1,5 @@
 import { selectBackend, type BackendKind } from '../backend';
-import { encodePacket, resolveFraming } from '../framing';
+import { FramedProtocol, resolveFraming } from '../protocol';
 import { Guard, SessionTable, type SessionTableOptions } from '../session';
 import { rawCodec } from './codec';
 import { Dispatcher } from './dispatcher';
@@ -25,23 +25,21 @@ export function createEndpoint(
   defaultIdleTimeoutMs: number,
 ): Endpoint {
   const selection = selectBackend(options.backend);
-  const framing = resolveFraming(options.framing);
+  const framed = new FramedProtocol(resolveFraming(options.framing));
   const codec = options.codec ?? rawCodec;
   const { idleTimeoutMs, ...limits } = resolveLimits(options.limits, defaultIdleTimeoutMs);
   const guard = new Guard(options.onError, (options.onHandlerError ?? 'close') === 'close');
-  const dispatcher = new Dispatcher(codec, framing, guard, options);
+  const dispatcher = new Dispatcher(codec, guard, options);
   const table = new SessionTable({
     backend: selection,
-    framing,
+    protocol: framed,
     limits,
     guard,
     idleTimeoutMs,
-    encode: (packet, message) => {
-      const id = codec.idOf(packet);
-      return encodePacket(id, codec.encode(id, message), framing);
-    },
-    onFrame: dispatcher.dispatch,
+    codec,
+    onPacket: dispatcher.dispatch,
     ...hooks,
   });
+
   return { backend: { kind: selection.kind, reason: selection.reason }, table, dispatcher, guard };
 }

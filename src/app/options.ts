@@ -1,6 +1,6 @@
 import { DEFAULT_QUEUE_LIMITS, type BackendChoice, type QueueLimits } from '../backend';
 import { ErrorCodes, RingportError } from '../errors';
-import type { FramingOptions } from '../framing';
+import type { FramingOptions } from '../protocol';
 import type { Codec } from './codec';
 import type { DispatchOptions } from './dispatcher';
 

@@ -1,8 +1,8 @@
 import { ErrorCodes, RingportError } from '../errors';
-import { FrameDecoder } from '../framing';
 import type { TransportError } from '../backend';
+import type { WireProtocol } from '../protocol';
 import { backoffDelayMs, type ReconnectPolicy } from './backoff';
-import type { CloseReason } from './close-reason';
+import type { CloseReason } from '../protocol/close-reason';
 import { Session } from './session';
 import type { SessionTable } from './session-table';
 
@@ -44,25 +44,27 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
   private queuedBytes = 0;
   private retryTimer: NodeJS.Timeout | undefined = undefined;
   private lastError: TransportError | undefined = undefined;
-  private readonly opened: Promise<void>;
+  private readonly whenOpened: Promise<void>;
   private settleOpened!: (error?: Error) => void;
 
   /** @internal */
-  constructor(table: SessionTable, host: string, port: number, policy: ReconnectPolicy | undefined) {
-    super(table, 'connecting');
+  constructor(table: SessionTable, host: string, port: number, policy: ReconnectPolicy | undefined, protocol: WireProtocol) {
+    super(table, 'connecting', protocol, 'client');
+    // The application holds this session from the start: it hears every event, a failed first dial included.
+    this.announced = true;
     this.host = host;
     this.port = port;
     this.policy = policy;
-    this.opened = new Promise<void>((resolve, reject) => {
+    this.whenOpened = new Promise<void>((resolve, reject) => {
       this.settleOpened = (error) => (error ? reject(error) : resolve());
     });
     // The caller may close before awaiting; an unobserved rejection must not crash the process.
-    this.opened.catch(() => undefined);
+    this.whenOpened.catch(() => undefined);
   }
 
   /** Resolves once the first connection is up; rejects with `RP_ERR_CONNECT_FAILED` if it never comes. */
   whenOpen(): Promise<void> {
-    return this.opened;
+    return this.whenOpened;
   }
 
   override get bufferedAmount(): number {
@@ -104,8 +106,12 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
       this.table.backend.close(connId, 'abort');
       return;
     }
-    this.attach(connId, remoteAddress, remotePort);
     this.proven = false;
+    this.attach(connId, remoteAddress, remotePort);
+  }
+
+  /** The connection's handshake (if its protocol has one) is over. */
+  protected override onOpened(): void {
     // `reconnected` listeners run before the queue is flushed, so what they
     // send (a new login, say) reaches the server ahead of the queued packets.
     if (this.everConnected) this.emit('reconnected');
@@ -123,12 +129,12 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
   }
 
   /** @internal The first packet on a connection proves it: the backoff starts over. */
-  override receiveFrame(buffer: Buffer, start: number, end: number): void {
+  override packet(packetId: number, buffer: Buffer, start: number, end: number): void {
     if (!this.proven) {
       this.proven = true;
       this.attempt = 0;
     }
-    super.receiveFrame(buffer, start, end);
+    super.packet(packetId, buffer, start, end);
   }
 
   /** @internal A dial failed before the connection was established. */
@@ -143,16 +149,17 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
   }
 
   override transportClosed(transportReason: CloseReason, error: TransportError | undefined): void {
-    if (this.state !== 'open' || this.policy === undefined || !RECONNECTABLE.has(transportReason)) {
+    // Closing or closed is final; a connection lost while open or still in its handshake is worth another dial.
+    const live = this.state !== 'closing' && this.state !== 'closed';
+    if (!live || this.policy === undefined || !RECONNECTABLE.has(transportReason)) {
       super.transportClosed(transportReason, error);
       return;
     }
     this.connId = -1;
     this.lastError = error ?? (this.proven ? undefined : CLOSED_BEFORE_ANY_PACKET);
-    this.state = 'reconnecting';
+    if (this.everConnected) this.state = 'reconnecting';
     this.table.stopIdleTracking(this);
-    // A new connection is a new byte stream: never splice it onto a half-read frame.
-    this.decoder = new FrameDecoder(this.table.framing);
+    // The next connection gets a new protocol stream (attach): nothing is spliced onto a half-read frame.
     this.retryOrGiveUp();
   }
 

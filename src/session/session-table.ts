@@ -1,7 +1,6 @@
 import type { Backend, BackendEvent, BackendSelection, Listening, ListenOptions, QueueLimits, TransportCloseReason, TransportError } from '../backend';
-import type { Framing } from '../framing';
+import type { CloseReason, WireProtocol } from '../protocol';
 import type { ReconnectPolicy } from './backoff';
-import type { CloseReason } from './close-reason';
 import type { Guard } from './guard';
 import { IdleList } from './idle-list';
 import { InboundSession } from './inbound-session';
@@ -9,18 +8,34 @@ import { OutboundSession } from './outbound-session';
 import { SessionsByConn } from './sessions-by-conn';
 import type { PacketKey, Session } from './session';
 
+/** Packet names and payloads: what a codec does for the session layer (`src/app` has the codecs). */
+export interface PacketEncoder {
+  /** The wire id of a packet name or id; throws `RP_ERR_UNKNOWN_PACKET` for one the codec does not know. */
+  idOf(packet: PacketKey): number;
+  /** A message as the payload bytes of packet `packetId`; throws `RP_ERR_ENCODE` for one that does not fit. */
+  encode(packetId: number, message: unknown): Uint8Array;
+}
+
+/** The recipients of one broadcast that speak one protocol. */
+export interface RecipientGroup {
+  protocol: WireProtocol | undefined;
+  /** Their connection ids; ids pass 2^31, hence 64-bit floats. */
+  ids: Float64Array;
+  count: number;
+}
+
 export interface SessionTableOptions {
   backend: BackendSelection;
-  framing: Framing;
+  /** What listeners speak unless told otherwise, and what dialled sessions speak. */
+  protocol: WireProtocol;
   limits: QueueLimits;
   /** Every call into application code from this table and its sessions goes through it. */
   guard: Guard;
   /** Close sessions that complete no packet for this long; 0 turns it off. */
   idleTimeoutMs: number;
-  /** Encodes one packet into one complete frame. */
-  encode(packet: PacketKey, message: unknown): Buffer;
-  /** Every complete frame body, as `buffer[start, end)`, in arrival order per session. */
-  onFrame(session: Session, buffer: Buffer, start: number, end: number): void;
+  codec: PacketEncoder;
+  /** Every packet, its payload as `buffer[start, end)`, in arrival order per session. */
+  onPacket(session: Session, packetId: number, buffer: Buffer, start: number, end: number): void;
   onAccept?(session: InboundSession): void;
   onClose?(session: Session, reason: CloseReason, error: TransportError | undefined): void;
 }
@@ -39,19 +54,20 @@ const TRANSPORT_TO_SESSION: Record<TransportCloseReason, CloseReason> = {
  */
 export class SessionTable {
   readonly backend: Backend;
-  readonly framing: Framing;
+  readonly protocol: WireProtocol;
   readonly guard: Guard;
-  readonly encode: (packet: PacketKey, message: unknown) => Buffer;
-  readonly onFrame: (session: Session, buffer: Buffer, start: number, end: number) => void;
+  readonly codec: PacketEncoder;
+  readonly onPacket: SessionTableOptions['onPacket'];
   /** Open and closing sessions, by session id. */
   readonly sessions = new Map<number, Session>();
   packetsIn = 0;
   packetsOut = 0;
-  /** @internal Scratch for the connection ids of one broadcast; ids pass 2^31, hence 64-bit floats. */
-  recipientIds: Float64Array = new Float64Array(64);
+  /** @internal Scratch for one broadcast's recipients, one group per protocol among them (src/app/broadcast.ts). */
+  readonly recipientGroups: RecipientGroup[] = [{ protocol: undefined, ids: new Float64Array(64), count: 0 }];
 
   private readonly byConn = new SessionsByConn();
-  private readonly listenerIds = new Set<number>();
+  /** Each listener's protocol. */
+  private readonly listeners = new Map<number, WireProtocol>();
   private readonly idle = new IdleList<Session>();
   private readonly idleTimeoutMs: number;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -60,10 +76,10 @@ export class SessionTable {
   private emptyWaiters: Array<() => void> = [];
 
   constructor(options: SessionTableOptions) {
-    this.framing = options.framing;
+    this.protocol = options.protocol;
     this.guard = options.guard;
-    this.encode = options.encode;
-    this.onFrame = options.onFrame;
+    this.codec = options.codec;
+    this.onPacket = options.onPacket;
     this.onAccept = options.onAccept ?? (() => undefined);
     this.onCloseHook = options.onClose;
     this.idleTimeoutMs = options.idleTimeoutMs;
@@ -75,21 +91,22 @@ export class SessionTable {
     }
   }
 
-  async listen(options: ListenOptions): Promise<Listening> {
+  /** Opens a listener whose connections speak `protocol` (default: the table's). */
+  async listen(options: ListenOptions, protocol: WireProtocol = this.protocol): Promise<Listening> {
     const listening = await this.backend.listen(options);
-    this.listenerIds.add(listening.listenerId);
+    this.listeners.set(listening.listenerId, protocol);
     return listening;
   }
 
   /** Stops accepting on every listener; sessions already accepted carry on. */
   stopListening(): void {
-    for (const id of this.listenerIds) this.backend.closeListener(id);
-    this.listenerIds.clear();
+    for (const id of this.listeners.keys()) this.backend.closeListener(id);
+    this.listeners.clear();
   }
 
   /** Creates an outbound session and starts its first dial. */
   open(host: string, port: number, policy: ReconnectPolicy | undefined): OutboundSession {
-    const session = new OutboundSession(this, host, port, policy);
+    const session = new OutboundSession(this, host, port, policy, this.protocol);
     this.sessions.set(session.id, session);
     session.dial();
     return session;
@@ -100,6 +117,17 @@ export class SessionTable {
     const connId = this.backend.connect(session.host, session.port);
     session.connId = connId;
     this.byConn.add(session);
+  }
+
+  /** @internal An accepted session's handshake is over: it is listed and the application hears of it. */
+  announce(session: InboundSession): void {
+    this.sessions.set(session.id, session);
+    this.onAccept(session);
+  }
+
+  /** @internal A sign of life that carried no packet (a pong): the session is not idle. */
+  touch(session: Session): void {
+    if (this.idleTimeoutMs > 0 && session.state !== 'closing' && session.state !== 'closed') this.idle.touch(session, Date.now());
   }
 
   /** @internal */
@@ -161,11 +189,13 @@ export class SessionTable {
     for (const event of batch) {
       switch (event.type) {
         case 'accept': {
-          const session = new InboundSession(this, event.listenerId, event.connId, event.remoteAddress, event.remotePort);
-          this.sessions.set(session.id, session);
+          const protocol = this.listeners.get(event.listenerId) ?? this.protocol;
+          const session = new InboundSession(this, event.listenerId, protocol);
+          session.connId = event.connId;
           this.byConn.add(session);
+          // The idle timeout bounds the handshake too: a peer that never completes one is closed unheard.
           if (now > 0) this.idle.touch(session, now);
-          this.onAccept(session);
+          session.attach(event.connId, event.remoteAddress, event.remotePort);
           break;
         }
         case 'connect': {

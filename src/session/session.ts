@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCodes, RingportError } from '../errors';
-import { FrameDecoder, type FrameSink } from '../framing';
 import type { TransportError } from '../backend';
-import type { CloseReason } from './close-reason';
+import type { CloseReason, ProtocolStream, Role, StreamPeer, WireProtocol } from '../protocol';
 import type { IdleEntry } from './idle-list';
 import type { SessionTable } from './session-table';
 
@@ -20,12 +19,20 @@ export interface SessionRoom {
 
 let nextSessionId = 1;
 
+/** A packet that waits behind its session's pending async handler: its own copy of the payload. */
+export interface WaitingPacket {
+  readonly packetId: number;
+  readonly payload: Buffer;
+}
+
 /**
  * One peer: an accepted connection ({@link InboundSession}) or a dialled one
- * ({@link OutboundSession}). Events: `drain` (the send queue fell back to the
+ * ({@link OutboundSession}), speaking one wire protocol (framed or
+ * WebSocket), which this class serves as the protocol stream's peer: it sees
+ * packets, never frames. Events: `drain` (the send queue fell back to the
  * low-water mark), `close` (reason, error?).
  */
-export class Session<Data extends object = Record<string, any>> extends EventEmitter implements IdleEntry, FrameSink {
+export class Session<Data extends object = Record<string, any>> extends EventEmitter implements IdleEntry, StreamPeer {
   /** Unique in this process; an outbound session keeps its id across reconnects. */
   readonly id = nextSessionId++;
   /** Per-session application data: login name, rate-limit buckets, anything. */
@@ -37,24 +44,31 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   remotePort = 0;
   /** Set once the session starts closing. */
   closeReason: CloseReason | undefined = undefined;
+  /** The wire protocol this session speaks. */
+  readonly protocol: WireProtocol;
 
   /** @internal The backend connection carrying this session now, or -1. */
   connId = -1;
   /** @internal */ idlePrev: IdleEntry | null = null;
   /** @internal */ idleNext: IdleEntry | null = null;
   /** @internal */ lastActiveMs = 0;
-  /** @internal Frames waiting for this session's pending async handler (see Dispatcher). */
-  waitingFrames: Buffer[] | undefined = undefined;
+  /** @internal Packets waiting for this session's pending async handler (see Dispatcher). */
+  waitingPackets: WaitingPacket[] | undefined = undefined;
 
   protected readonly table: SessionTable;
-  protected decoder: FrameDecoder;
+  /** The current connection's protocol state; a new connection gets a new stream. */
+  protected stream: ProtocolStream | undefined = undefined;
+  /** Whether the application has been told of this session (a handshake that fails never is). */
+  protected announced = false;
+  private readonly role: Role;
 
   /** @internal Sessions are made by servers and `connect()`, not by applications. */
-  constructor(table: SessionTable, state: SessionState) {
+  constructor(table: SessionTable, state: SessionState, protocol: WireProtocol, role: Role) {
     super();
     this.table = table;
     this.state = state;
-    this.decoder = new FrameDecoder(table.framing);
+    this.protocol = protocol;
+    this.role = role;
   }
 
   /**
@@ -81,10 +95,12 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
    * sending more). Throws `RP_ERR_SESSION_CLOSED` once the session is closing.
    */
   send(packet: PacketKey, message: unknown): boolean {
-    return this.sendFrame(this.table.encode(packet, message));
+    const codec = this.table.codec;
+    const packetId = codec.idOf(packet);
+    return this.sendFrame(this.protocol.encode(packetId, codec.encode(packetId, message), this.role));
   }
 
-  /** Sends a complete, already encoded frame (see `encodePacket`). */
+  /** Sends the bytes of packets already encoded for this session's protocol and side. */
   sendFrame(frame: Buffer): boolean {
     if (this.state !== 'open') {
       throw new RingportError(ErrorCodes.SESSION_CLOSED, `session ${this.id} is ${this.state}; cannot send`);
@@ -102,8 +118,14 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
     this.closeReason = reason;
     this.state = 'closing';
     this.table.stopIdleTracking(this);
-    if (this.connId >= 0) this.table.backend.close(this.connId, 'graceful');
-    else this.finish(reason);
+    if (this.connId < 0) {
+      this.finish(reason);
+      return;
+    }
+    // The protocol's goodbye (a WebSocket close frame) goes out ahead of the end of the stream.
+    const goodbye = this.stream?.closing(reason);
+    if (goodbye !== undefined) this.table.backend.send(this.connId, goodbye);
+    this.table.backend.close(this.connId, 'graceful');
   }
 
   /** @internal Drops the queue and resets the connection; the close reason stays. */
@@ -111,37 +133,59 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
     if (this.connId >= 0) this.table.backend.close(this.connId, 'abort');
   }
 
-  /** @internal */
+  /**
+   * @internal A connection now carries this session: its protocol starts
+   * (and, without a handshake, opens the session at once).
+   */
   attach(connId: number, remoteAddress: string, remotePort: number): void {
     this.connId = connId;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
-    this.state = 'open';
+    this.stream = this.protocol.open(this, this.role);
   }
 
-  /** @internal Bytes from the peer: split them into frames and hand each to the table's dispatcher. */
+  /** @internal Bytes from the peer, for its protocol to turn into packets. */
   receive(bytes: Buffer): void {
-    if (this.state !== 'open') return;
-    try {
-      this.decoder.pushTo(bytes, this);
-    } catch (err) {
-      if (err instanceof RingportError && err.code === ErrorCodes.FRAME_TOO_LARGE) {
-        this.close('frame-too-large');
-        return;
-      }
-      throw err;
-    }
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.stream!.receive(bytes);
   }
+
+  /** @internal The handshake is over: the session is open. */
+  opened(data: object | undefined): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (data !== undefined) this.data = data as Data;
+    this.state = 'open';
+    this.announced = true;
+    this.onOpened();
+  }
+
+  /** What opening means to each kind of session: announced by its server, or reconnected. */
+  protected onOpened(): void {}
 
   /**
-   * @internal One frame body from this session's decoder. A method, not a
+   * @internal One packet from this session's protocol. A method, not a
    * closure made per session: an idle session should cost as little as it can.
    */
-  receiveFrame(buffer: Buffer, start: number, end: number): void {
-    // A frame earlier in the same chunk may have closed the session.
+  packet(packetId: number, buffer: Buffer, start: number, end: number): void {
+    // A packet earlier in the same chunk may have closed the session.
     if (this.state !== 'open') return;
     this.table.packetsIn++;
-    this.table.onFrame(this, buffer, start, end);
+    this.table.onPacket(this, packetId, buffer, start, end);
+  }
+
+  /** @internal Bytes of the protocol's own (a handshake, a pong, a close frame). */
+  write(bytes: Uint8Array): void {
+    if (this.connId >= 0) this.table.backend.send(this.connId, bytes);
+  }
+
+  /** @internal The peer proved itself alive without a packet (a pong). */
+  activity(): void {
+    this.table.touch(this);
+  }
+
+  /** @internal The peer broke the protocol, or asked to close. */
+  fail(reason: CloseReason): void {
+    this.close(reason);
   }
 
   /**
@@ -160,6 +204,8 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
     this.closeReason = reason;
     this.state = 'closed';
     this.table.forget(this);
+    // A session the application never saw (its handshake failed) closes unheard.
+    if (!this.announced) return;
     this.emit('close', reason, error);
     this.table.onClose(this, reason, error);
   }

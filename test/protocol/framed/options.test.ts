@@ -1,5 +1,5 @@
-import { ErrorCodes } from '../../src/errors';
-import { PACKET_ID_BYTES, resolveFraming, type FramingOptions } from '../../src/framing';
+import { ErrorCodes } from '../../../src/errors';
+import { PACKET_ID_BYTES, resolveFraming, type FramingOptions } from '../../../src/protocol/framed';
 import { thrown } from './helpers';
 
 describe('resolveFraming', () => {

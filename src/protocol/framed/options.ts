@@ -1,4 +1,4 @@
-import { ErrorCodes, RingportError } from '../errors';
+import { ErrorCodes, RingportError } from '../../errors';
 
 /** Framing settings as a caller writes them; every field has a default. */
 export interface FramingOptions {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { ErrorCodes, RingportError } from '../../src/errors';
-import { FrameDecoder, encodeFrame, resolveFraming, type Framing } from '../../src/framing';
+import { ErrorCodes, RingportError } from '../../../src/errors';
+import { FrameDecoder, encodeFrame, resolveFraming, type Framing } from '../../../src/protocol/framed';
 import { COMBINATIONS, cutBySizes, decodeChunks, thrown } from './helpers';
 
 function encodeStream(bodies: Uint8Array[], framing: Framing): Buffer {

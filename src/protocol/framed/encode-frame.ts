@@ -1,4 +1,4 @@
-import { ErrorCodes, RingportError } from '../errors';
+import { ErrorCodes, RingportError } from '../../errors';
 import { writeUint } from './byte-order';
 import type { Framing } from './options';
 

@@ -1,6 +1,6 @@
-import { FrameDecoder } from '../../src/framing/frame-decoder';
-import type { Framing } from '../../src/framing/options';
-import { RingportError } from '../../src/errors';
+import { FrameDecoder } from '../../../src/protocol/framed/frame-decoder';
+import type { Framing } from '../../../src/protocol/framed/options';
+import { RingportError } from '../../../src/errors';
 
 export const COMBINATIONS = [
   { lengthBytes: 2, byteOrder: 'le' },

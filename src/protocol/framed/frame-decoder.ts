@@ -1,4 +1,4 @@
-import { ErrorCodes, RingportError } from '../errors';
+import { ErrorCodes, RingportError } from '../../errors';
 import { readUint } from './byte-order';
 import type { Framing } from './options';
 

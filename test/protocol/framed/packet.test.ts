@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { ErrorCodes } from '../../src/errors';
-import { encodePacket, packetPayload, readPacketId, resolveFraming } from '../../src/framing';
+import { ErrorCodes } from '../../../src/errors';
+import { encodePacket, packetPayload, readPacketId, resolveFraming } from '../../../src/protocol/framed';
 import { COMBINATIONS, decodeChunks, thrown } from './helpers';
 
 describe('packets', () => {

@@ -1,5 +1,5 @@
-import { ErrorCodes } from '../../src/errors';
-import { encodeFrame, resolveFraming } from '../../src/framing';
+import { ErrorCodes } from '../../../src/errors';
+import { encodeFrame, resolveFraming } from '../../../src/protocol/framed';
 import { thrown } from './helpers';
 
 describe('encodeFrame', () => {

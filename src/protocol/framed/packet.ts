@@ -1,4 +1,4 @@
-import { ErrorCodes, RingportError } from '../errors';
+import { ErrorCodes, RingportError } from '../../errors';
 import { readUint, writeUint } from './byte-order';
 import { PACKET_ID_BYTES, type Framing } from './options';
 

@@ -1,0 +1,75 @@
+/**
+ * The wire-protocol seam. A protocol turns the bytes of one connection into
+ * packets, each a packet id (0..65535) and a payload, and packets into bytes;
+ * it may run a handshake first. Two implementations exist: `framed`
+ * (ringport's length-prefixed frames, src/protocol/framed) and `websocket`
+ * (RFC 6455, src/protocol/websocket). Sessions, the dispatcher, rooms and
+ * broadcast above see packets only; the backend below sees bytes only. What
+ * every protocol must provide is listed here and nowhere else:
+ *
+ * - `name` says which protocol it is (`server.stats()` counts by it).
+ * - `encode(packetId, payload, role)` returns the complete bytes of one
+ *   packet as the given side sends it. A server's depend on the packet alone,
+ *   never on the connection, so a broadcast is encoded once per protocol and
+ *   the same bytes are queued for every recipient that speaks it; a client's
+ *   may differ from packet to packet (a WebSocket client masks each frame
+ *   with a fresh key). Throws `RP_ERR_INVALID_ARGUMENT` for an id outside
+ *   0..65535 and `RP_ERR_FRAME_TOO_LARGE` for a packet over the protocol's
+ *   limit.
+ * - `open(peer, role)` starts one connection: `server` for an accepted one,
+ *   `client` for a dialled one. The stream it returns takes the peer's bytes
+ *   in order through `receive(bytes)` (a chunk of any size, empty included;
+ *   the stream may keep views of it), and answers through `peer`,
+ *   synchronously, inside `receive` or `open`:
+ *   - `peer.write(bytes)` for bytes of the protocol's own: a handshake, a
+ *     pong, a close frame;
+ *   - `peer.opened(data)` once the handshake is over (for a protocol without
+ *     one, inside `open`): the connection becomes a session now, with `data`
+ *     (what an upgrade hook handed over) as its initial `session.data`. No
+ *     packet comes before it;
+ *   - `peer.packet(packetId, buffer, start, end)` for each packet, its
+ *     payload being `buffer[start, end)`: valid during the call, and a view
+ *     of it keeps `buffer` alive;
+ *   - `peer.activity()` when bytes arrived that prove the peer alive without
+ *     carrying a packet (a pong);
+ *   - `peer.fail(reason)` when the peer broke the protocol or asked to close:
+ *     the connection closes with that close reason, after what the stream
+ *     has written. Once it has failed, a stream ignores further input.
+ *   `receive` never throws. A handshake that needs the application's answer
+ *   (an upgrade hook) may call `peer.opened` or `peer.fail` later, from a
+ *   promise; bytes that arrive meanwhile wait in the stream.
+ * - `stream.closing(reason)`: this side closes the connection with a close
+ *   reason; it returns the bytes to send before the transport ends (a
+ *   WebSocket close frame, once), or undefined.
+ * - `stream.keepAlive()`, where the protocol has one: the bytes that ask the
+ *   peer for a sign of life (a ping), sent when it has been quiet for a while.
+ */
+import type { CloseReason } from './close-reason';
+
+/** The protocols a listener or a client can speak. */
+export type ProtocolName = 'framed' | 'websocket';
+
+/** What a protocol stream tells the connection it serves (see the contract above). */
+export interface StreamPeer {
+  write(bytes: Uint8Array): void;
+  opened(data: object | undefined): void;
+  packet(packetId: number, buffer: Buffer, start: number, end: number): void;
+  activity(): void;
+  fail(reason: CloseReason): void;
+}
+
+/** One connection's state in its protocol. */
+export interface ProtocolStream {
+  receive(bytes: Buffer): void;
+  closing(reason: CloseReason): Uint8Array | undefined;
+  keepAlive?(): Uint8Array;
+}
+
+/** Which end of a connection this side is. */
+export type Role = 'server' | 'client';
+
+export interface WireProtocol {
+  readonly name: ProtocolName;
+  encode(packetId: number, payload: Uint8Array, role: Role): Buffer;
+  open(peer: StreamPeer, role: Role): ProtocolStream;
+}
