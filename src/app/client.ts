@@ -4,17 +4,25 @@ import type { Middleware } from './compose';
 import type { DefaultData, PacketHandler } from './context';
 import { createEndpoint, type BackendInfo, type Endpoint } from './endpoint';
 import type { EndpointOptions } from './options';
+import { webSocketClient, type WebSocketConnectOptions } from './websocket-options';
 
-export interface ConnectOptions extends EndpointOptions {
-  /** Default 127.0.0.1. */
-  host?: string;
-  port: number;
+interface ConnectCommon extends EndpointOptions {
   /**
-   * Dial again after a lost connection (and after a failed first dial), with
-   * exponential backoff and jitter. `true` takes the defaults; default off.
+   * Dial again after a lost connection (and after a failed first dial, or a
+   * refused WebSocket handshake), with exponential backoff and jitter.
+   * `true` takes the defaults; default off.
    */
   reconnect?: ReconnectOptions | boolean;
 }
+
+/**
+ * Where to dial: `host` and `port` for framed TCP, or `url` (`ws://...`)
+ * for WebSocket. Either way the session, its handlers, reconnect policy and
+ * queue behave the same.
+ */
+export type ConnectOptions =
+  | (ConnectCommon & { /** Default 127.0.0.1. */ host?: string; port: number; url?: undefined })
+  | (ConnectCommon & WebSocketConnectOptions & { host?: undefined; port?: undefined });
 
 export interface ClientEvents {
   close: [reason: CloseReason, error: { code: string; message: string } | undefined];
@@ -39,13 +47,24 @@ export class Client<Data extends object = DefaultData> {
     const policy = resolveReconnect(options.reconnect);
     let release!: () => void;
     this.closed = new Promise<void>((resolve) => (release = resolve));
-    this.endpoint = createEndpoint(options, {
+    let address = { host: options.host ?? '127.0.0.1', port: options.port ?? 0 };
+    const hooks = {
       // The client's one session is gone for good: release the backend with it.
       onClose: () => void this.endpoint.table.shutdown().then(release),
-      // A client's server may be quiet for long stretches (a lobby); its idle timeout is the application's choice.
-    }, 0);
+    };
+    // A client's server may be quiet for long stretches (a lobby); its idle timeout is the application's choice.
+    if (options.url !== undefined) {
+      const url = options.url;
+      this.endpoint = createEndpoint(options, hooks, 0, (framing, codec) => {
+        const dialled = webSocketClient({ ...options, url }, framing, codec);
+        address = dialled;
+        return dialled.protocol;
+      });
+    } else {
+      this.endpoint = createEndpoint(options, hooks, 0);
+    }
     this.backend = this.endpoint.backend;
-    this.session = this.endpoint.table.open(options.host ?? '127.0.0.1', options.port, policy) as OutboundSession<Data>;
+    this.session = this.endpoint.table.open(address.host, address.port, policy) as OutboundSession<Data>;
   }
 
   use(middleware: Middleware<Data>): this {

@@ -1,7 +1,7 @@
 import { selectBackend, type BackendKind } from '../backend';
-import { FramedProtocol, resolveFraming } from '../protocol';
+import { FramedProtocol, resolveFraming, type Framing, type WireProtocol } from '../protocol';
 import { Guard, SessionTable, type SessionTableOptions } from '../session';
-import { rawCodec } from './codec';
+import { rawCodec, type Codec } from './codec';
 import { Dispatcher } from './dispatcher';
 import { resolveLimits, type EndpointOptions } from './options';
 
@@ -16,6 +16,8 @@ export interface Endpoint {
   readonly table: SessionTable;
   readonly dispatcher: Dispatcher;
   readonly guard: Guard;
+  readonly framing: Framing;
+  readonly codec: Codec;
 }
 
 /** The pieces a server and a client share: backend choice, framing, codec, dispatcher, session table. */
@@ -23,16 +25,18 @@ export function createEndpoint(
   options: EndpointOptions,
   hooks: Pick<SessionTableOptions, 'onAccept' | 'onClose'>,
   defaultIdleTimeoutMs: number,
+  /** What dialled sessions speak, and listeners unless told otherwise; default the framed protocol. */
+  protocolOf: (framing: Framing, codec: Codec) => WireProtocol = (framing) => new FramedProtocol(framing),
 ): Endpoint {
   const selection = selectBackend(options.backend);
-  const framed = new FramedProtocol(resolveFraming(options.framing));
+  const framing = resolveFraming(options.framing);
   const codec = options.codec ?? rawCodec;
   const { idleTimeoutMs, ...limits } = resolveLimits(options.limits, defaultIdleTimeoutMs);
   const guard = new Guard(options.onError, (options.onHandlerError ?? 'close') === 'close');
   const dispatcher = new Dispatcher(codec, guard, options);
   const table = new SessionTable({
     backend: selection,
-    protocol: framed,
+    protocol: protocolOf(framing, codec),
     limits,
     guard,
     idleTimeoutMs,
@@ -41,5 +45,5 @@ export function createEndpoint(
     ...hooks,
   });
 
-  return { backend: { kind: selection.kind, reason: selection.reason }, table, dispatcher, guard };
+  return { backend: { kind: selection.kind, reason: selection.reason }, table, dispatcher, guard, framing, codec };
 }

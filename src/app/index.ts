@@ -12,3 +12,4 @@ export { Room } from './room';
 export type { BroadcastOptions } from './broadcast';
 export type { BackendInfo } from './endpoint';
 export type { EndpointOptions, Limits } from './options';
+export type { UpgradeRequest, UpgradeResult, WebSocketListenOptions, WebSocketConnectOptions } from './websocket-options';

@@ -9,17 +9,28 @@ import { createEndpoint, type BackendInfo } from './endpoint';
 import { SERVER_IDLE_TIMEOUT_MS, type EndpointOptions } from './options';
 import type { Room } from './room';
 import { RoomRegistry } from './room-registry';
+import { webSocketListener, type WebSocketListenOptions } from './websocket-options';
 
 export type ServerOptions = EndpointOptions;
 
-export interface ServerListenOptions {
+interface ListenAddress {
   /** Default: every interface. */
   host?: string;
   /** 0 picks a free port; see `server.address`. */
   port: number;
+  /** The accept queue. Default: the system's limit (somaxconn), so a reconnect storm is not refused. */
   backlog?: number;
   reusePort?: boolean;
 }
+
+/**
+ * Where to listen, and what the connections accepted there speak: framed
+ * TCP (default) or WebSocket. The binding is fixed: a listener never sniffs.
+ * Sessions of every listener share the server's handlers, middleware and rooms.
+ */
+export type ServerListenOptions<Data extends object = DefaultData> =
+  | (ListenAddress & { protocol?: 'framed' })
+  | (ListenAddress & { protocol: 'websocket' } & WebSocketListenOptions<Data>);
 
 export interface ServerStats {
   readonly sessions: number;
@@ -92,10 +103,13 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
     return this;
   }
 
-  async listen(options: ServerListenOptions): Promise<{ host: string; port: number }> {
+  async listen(options: ServerListenOptions<Data>): Promise<{ host: string; port: number }> {
     if (this.closing !== undefined) throw new RingportError(ErrorCodes.CLOSED, 'server is closed');
+    const { table, framing, codec, guard } = this.endpoint;
+    const protocol = options.protocol === 'websocket' ? webSocketListener(options, framing, codec, guard) : table.protocol;
+    const address = { host: options.host, port: options.port, backlog: options.backlog, reusePort: options.reusePort };
     try {
-      const { host, port } = await this.endpoint.table.listen(options);
+      const { host, port } = await table.listen(address, protocol);
       this.address = { host, port };
       return this.address;
     } catch (err) {

@@ -16,6 +16,8 @@ export type CloseReason =
   | 'unknown-packet'
   /** A payload the codec could not decode, or a body shorter than a packet id. */
   | 'decode-error'
+  /** The peer broke its wire protocol's rules (a WebSocket frame with reserved bits set, unmasked, ...). */
+  | 'protocol-error'
   /** A handler or middleware threw while `onHandlerError` is `close`. */
   | 'handler-error'
   /** The peer did not read: its send queue passed `maxQueueBytes`. */
@@ -36,6 +38,7 @@ export const BUILT_IN_CLOSE_REASONS: readonly CloseReason[] = [
   'frame-too-large',
   'unknown-packet',
   'decode-error',
+  'protocol-error',
   'handler-error',
   'backpressure',
   'idle-timeout',

@@ -2,3 +2,4 @@ export type { ProtocolName, ProtocolStream, Role, StreamPeer, WireProtocol } fro
 export { BUILT_IN_CLOSE_REASONS, type CloseReason } from './close-reason';
 export { FramedProtocol } from './framed/framed-protocol';
 export * from './framed';
+export * from './websocket';

@@ -32,18 +32,26 @@
  *     of it keeps `buffer` alive;
  *   - `peer.activity()` when bytes arrived that prove the peer alive without
  *     carrying a packet (a pong);
- *   - `peer.fail(reason)` when the peer broke the protocol or asked to close:
- *     the connection closes with that close reason, after what the stream
- *     has written. Once it has failed, a stream ignores further input.
+ *   - `peer.fail(reason, error?)` when the peer broke the protocol, refused
+ *     the handshake, or asked to close: the connection closes with that
+ *     close reason (and `error`, what the peer said, for the close event),
+ *     after what the stream has written. A dialled connection that fails
+ *     before `opened` counts as a failed connection attempt. Once it has
+ *     failed, a stream ignores further input.
  *   `receive` never throws. A handshake that needs the application's answer
  *   (an upgrade hook) may call `peer.opened` or `peer.fail` later, from a
  *   promise; bytes that arrive meanwhile wait in the stream.
  * - `stream.closing(reason)`: this side closes the connection with a close
  *   reason; it returns the bytes to send before the transport ends (a
  *   WebSocket close frame, once), or undefined.
- * - `stream.keepAlive()`, where the protocol has one: the bytes that ask the
- *   peer for a sign of life (a ping), sent when it has been quiet for a while.
+ * - `keepAliveMs`, where the protocol has a keep-alive of its own: a session
+ *   that shows no sign of life (a packet, or `peer.activity()`) for this long
+ *   is sent `stream.keepAlive()` (a ping), and closed with `idle-timeout` if
+ *   it stays quiet as long again. `stream.keepAlive()` returns undefined
+ *   before the handshake is over: such a connection is closed instead. A
+ *   protocol without one is bound by the endpoint's `idleTimeoutMs`.
  */
+import type { TransportError } from '../backend/backend';
 import type { CloseReason } from './close-reason';
 
 /** The protocols a listener or a client can speak. */
@@ -51,18 +59,21 @@ export type ProtocolName = 'framed' | 'websocket';
 
 /** What a protocol stream tells the connection it serves (see the contract above). */
 export interface StreamPeer {
+  /** Where the connection comes from, for a handshake hook to see. */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
   write(bytes: Uint8Array): void;
   opened(data: object | undefined): void;
   packet(packetId: number, buffer: Buffer, start: number, end: number): void;
   activity(): void;
-  fail(reason: CloseReason): void;
+  fail(reason: CloseReason, error?: TransportError): void;
 }
 
 /** One connection's state in its protocol. */
 export interface ProtocolStream {
   receive(bytes: Buffer): void;
   closing(reason: CloseReason): Uint8Array | undefined;
-  keepAlive?(): Uint8Array;
+  keepAlive?(): Uint8Array | undefined;
 }
 
 /** Which end of a connection this side is. */
@@ -70,6 +81,7 @@ export type Role = 'server' | 'client';
 
 export interface WireProtocol {
   readonly name: ProtocolName;
+  readonly keepAliveMs?: number;
   encode(packetId: number, payload: Uint8Array, role: Role): Buffer;
   open(peer: StreamPeer, role: Role): ProtocolStream;
 }

@@ -39,6 +39,8 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
   private attempt = 0;
   /** Whether a packet has arrived on the current connection. */
   private proven = false;
+  /** The current connection's handshake was refused: its end is a failed attempt, not a loss. */
+  private refused = false;
   private everConnected = false;
   private queued: Buffer[] = [];
   private queuedBytes = 0;
@@ -137,6 +139,21 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
     super.packet(packetId, buffer, start, end);
   }
 
+  /**
+   * @internal The protocol failed the connection. Before the session opened
+   * on it (a refused WebSocket handshake) that is a failed connection
+   * attempt, retried under the policy like a refused dial.
+   */
+  override fail(reason: CloseReason, error?: TransportError): void {
+    if (this.state === 'open' || this.state === 'closing' || this.state === 'closed' || this.connId < 0) {
+      super.fail(reason, error);
+      return;
+    }
+    this.refused = true;
+    this.lastError = error ?? { code: 'EPROTO', message: `the connection failed its handshake (${reason})` };
+    this.table.backend.close(this.connId, 'abort');
+  }
+
   /** @internal A dial failed before the connection was established. */
   connectFailed(error: TransportError): void {
     this.connId = -1;
@@ -149,6 +166,13 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
   }
 
   override transportClosed(transportReason: CloseReason, error: TransportError | undefined): void {
+    if (this.refused) {
+      this.refused = false;
+      this.connId = -1;
+      this.table.stopIdleTracking(this);
+      this.retryOrGiveUp();
+      return;
+    }
     // Closing or closed is final; a connection lost while open or still in its handshake is worth another dial.
     const live = this.state !== 'closing' && this.state !== 'closed';
     if (!live || this.policy === undefined || !RECONNECTABLE.has(transportReason)) {

@@ -2,7 +2,7 @@ import type { Backend, BackendEvent, BackendSelection, Listening, ListenOptions,
 import type { CloseReason, WireProtocol } from '../protocol';
 import type { ReconnectPolicy } from './backoff';
 import type { Guard } from './guard';
-import { IdleList } from './idle-list';
+import { IdleSweeper } from './idle-sweeper';
 import { InboundSession } from './inbound-session';
 import { OutboundSession } from './outbound-session';
 import { SessionsByConn } from './sessions-by-conn';
@@ -68,9 +68,9 @@ export class SessionTable {
   private readonly byConn = new SessionsByConn();
   /** Each listener's protocol. */
   private readonly listeners = new Map<number, WireProtocol>();
-  private readonly idle = new IdleList<Session>();
   private readonly idleTimeoutMs: number;
-  private idleTimer: NodeJS.Timeout | undefined;
+  /** One sweeper per quiet period in use (the idle timeout, each keep-alive interval). */
+  private readonly sweepers = new Map<number, IdleSweeper>();
   private readonly onAccept: (session: InboundSession) => void;
   private readonly onCloseHook: SessionTableOptions['onClose'];
   private emptyWaiters: Array<() => void> = [];
@@ -84,11 +84,6 @@ export class SessionTable {
     this.onCloseHook = options.onClose;
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.backend = options.backend.create({ ...options.limits, onEvents: this.onEvents });
-    if (this.idleTimeoutMs > 0) {
-      // Sweeping a few times per timeout keeps the overshoot under a quarter of it.
-      this.idleTimer = setInterval(this.sweepIdle, Math.max(10, this.idleTimeoutMs / 4));
-      this.idleTimer.unref();
-    }
   }
 
   /** Opens a listener whose connections speak `protocol` (default: the table's). */
@@ -127,12 +122,27 @@ export class SessionTable {
 
   /** @internal A sign of life that carried no packet (a pong): the session is not idle. */
   touch(session: Session): void {
-    if (this.idleTimeoutMs > 0 && session.state !== 'closing' && session.state !== 'closed') this.idle.touch(session, Date.now());
+    if (session.state !== 'closing' && session.state !== 'closed') session.idle?.touch(session, Date.now());
+  }
+
+  /**
+   * @internal The sweeper for a session of `protocol`: its own keep-alive
+   * interval where it has one, else the idle timeout; undefined when off.
+   */
+  sweeperFor(protocol: WireProtocol): IdleSweeper | undefined {
+    const quietMs = protocol.keepAliveMs ?? this.idleTimeoutMs;
+    if (!(quietMs > 0)) return undefined;
+    let sweeper = this.sweepers.get(quietMs);
+    if (sweeper === undefined) {
+      sweeper = new IdleSweeper(quietMs);
+      this.sweepers.set(quietMs, sweeper);
+    }
+    return sweeper;
   }
 
   /** @internal */
   stopIdleTracking(session: Session): void {
-    if (this.idleTimeoutMs > 0) this.idle.remove(session);
+    session.idle?.remove(session);
   }
 
   /** @internal */
@@ -173,19 +183,16 @@ export class SessionTable {
   }
 
   async shutdown(): Promise<void> {
-    if (this.idleTimer !== undefined) clearInterval(this.idleTimer);
-    this.idleTimer = undefined;
+    for (const sweeper of this.sweepers.values()) sweeper.stop();
+    this.sweepers.clear();
     this.stopListening();
     await this.backend.shutdown();
   }
 
-  private readonly sweepIdle = (): void => {
-    for (const session of this.idle.sweep(Date.now() - this.idleTimeoutMs)) session.close('idle-timeout');
-  };
 
   private readonly onEvents = (batch: readonly BackendEvent[]): void => {
     // One clock read per batch is precise enough for idle timeouts.
-    const now = this.idleTimeoutMs > 0 ? Date.now() : 0;
+    const now = this.sweepers.size > 0 || this.idleTimeoutMs > 0 ? Date.now() : 0;
     for (const event of batch) {
       switch (event.type) {
         case 'accept': {
@@ -194,7 +201,8 @@ export class SessionTable {
           session.connId = event.connId;
           this.byConn.add(session);
           // The idle timeout bounds the handshake too: a peer that never completes one is closed unheard.
-          if (now > 0) this.idle.touch(session, now);
+          session.idle = this.sweeperFor(protocol);
+          if (now > 0) session.idle?.touch(session, now);
           session.attach(event.connId, event.remoteAddress, event.remotePort);
           break;
         }
@@ -205,7 +213,8 @@ export class SessionTable {
             this.byConn.delete(event.connId);
             session.connectFailed(event.error);
           } else {
-            if (now > 0) this.idle.touch(session, now);
+            session.idle ??= this.sweeperFor(session.protocol);
+            if (now > 0) session.idle?.touch(session, now);
             session.connected(event.connId, event.remoteAddress, event.remotePort);
           }
           break;
@@ -216,7 +225,7 @@ export class SessionTable {
           const packetsBefore = this.packetsIn;
           session.receive(event.bytes);
           // Only a completed packet is activity: bytes that never finish a frame do not keep a peer alive.
-          if (now > 0 && this.packetsIn !== packetsBefore && session.state === 'open') this.idle.touch(session, now);
+          if (now > 0 && this.packetsIn !== packetsBefore && session.state === 'open') session.idle?.touch(session, now);
           break;
         }
         case 'drain':

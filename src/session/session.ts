@@ -3,6 +3,7 @@ import { ErrorCodes, RingportError } from '../errors';
 import type { TransportError } from '../backend';
 import type { CloseReason, ProtocolStream, Role, StreamPeer, WireProtocol } from '../protocol';
 import type { IdleEntry } from './idle-list';
+import type { IdleSweeper } from './idle-sweeper';
 import type { SessionTable } from './session-table';
 
 /** A packet as the application names it: a numeric id, or a codec's message name. */
@@ -52,6 +53,10 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   /** @internal */ idlePrev: IdleEntry | null = null;
   /** @internal */ idleNext: IdleEntry | null = null;
   /** @internal */ lastActiveMs = 0;
+  /** @internal The sweeper that closes this session when it goes quiet, if any. */
+  idle: IdleSweeper | undefined = undefined;
+  /** @internal A keep-alive (a ping) went out and no sign of life has come since. */
+  askedForLife = false;
   /** @internal Packets waiting for this session's pending async handler (see Dispatcher). */
   waitingPackets: WaitingPacket[] | undefined = undefined;
 
@@ -61,6 +66,8 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   /** Whether the application has been told of this session (a handshake that fails never is). */
   protected announced = false;
   private readonly role: Role;
+  /** What the peer said when the protocol closed the session (a WebSocket close code), for the close event. */
+  private closeError: TransportError | undefined = undefined;
 
   /** @internal Sessions are made by servers and `connect()`, not by applications. */
   constructor(table: SessionTable, state: SessionState, protocol: WireProtocol, role: Role) {
@@ -183,9 +190,18 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
     this.table.touch(this);
   }
 
-  /** @internal The peer broke the protocol, or asked to close. */
-  fail(reason: CloseReason): void {
+  /** @internal The peer broke the protocol, or asked to close; `error` is what it said, for the close event. */
+  fail(reason: CloseReason, error?: TransportError): void {
+    this.closeError = error;
     this.close(reason);
+  }
+
+  /** @internal Quiet for a while: asks the peer for a sign of life where the protocol can (a ping). */
+  askForLife(): boolean {
+    const ping = this.state === 'open' ? this.stream?.keepAlive?.() : undefined;
+    if (ping === undefined) return false;
+    this.write(ping);
+    return true;
   }
 
   /**
@@ -195,7 +211,7 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
    */
   transportClosed(transportReason: CloseReason, error: TransportError | undefined): void {
     this.connId = -1;
-    this.finish(this.closeReason ?? transportReason, error);
+    this.finish(this.closeReason ?? transportReason, error ?? this.closeError);
   }
 
   /** `error` is the transport's, when the connection ending is what closes the session. */
