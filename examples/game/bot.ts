@@ -8,6 +8,8 @@ import type {
 export interface BotOptions {
   host: string;
   port: number;
+  /** `ws://host:port/play`: play over WebSocket instead of framed TCP (host and port are then unused). */
+  url?: string;
   backend?: BackendChoice;
   codec: Codec;
   nickname: string;
@@ -100,8 +102,12 @@ export class Bot {
 
   /** Connects (waiting for the server as long as it takes) and logs in. */
   async start(): Promise<void> {
-    const { host, port, backend, codec } = this.options;
-    const client = await connect({ host, port, backend, codec, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } });
+    const { host, port, url, backend, codec } = this.options;
+    const reconnect = { initialDelayMs: 100, maxDelayMs: 1000 };
+    // The same bot either way: only where it dials differs.
+    const client = await (url === undefined
+      ? connect({ host, port, backend, codec, reconnect })
+      : connect({ url, backend, codec, reconnect }));
     this.client = client;
     client.handle<Welcome>('lobby.Welcome', (_s, m) => this.welcome(m));
     client.handle<ErrorReply>('lobby.Error', (_s, m) => this.refused(m));

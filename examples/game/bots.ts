@@ -9,6 +9,8 @@ export interface BotsOptions {
   /** Default 127.0.0.1. */
   host?: string;
   port: number;
+  /** `ws://host:port/play`: the bots play over WebSocket (host and port are then unused). */
+  url?: string;
   backend?: BackendChoice;
   /** Retire after this long (finishing the current round); 0 runs until `stop`. Default 0. */
   durationMs?: number;
@@ -66,6 +68,7 @@ export function startBots(options: BotsOptions): Bots {
   const bots = Array.from({ length: options.count }, (_, i) => new Bot({
     host: options.host ?? '127.0.0.1',
     port: options.port,
+    url: options.url,
     backend: options.backend,
     codec,
     nickname: `${options.name ?? 'bot'}${i}`,
@@ -122,7 +125,7 @@ function reportLine(r: BotsReport): string {
 }
 
 /**
- * `bots.ts --count 50 --port 7000 [--host h] [--duration 30] [--name bot]`.
+ * `bots.ts --count 50 --port 7000 [--host h] [--url ws://h:8080/play] [--duration 30] [--name bot]`.
  * Under the demo (an IPC channel to the parent) it reports there instead of
  * printing, and stops when told to.
  */
@@ -132,6 +135,7 @@ async function main(): Promise<void> {
       count: { type: 'string', default: '50' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '7000' },
+      url: { type: 'string' },
       backend: { type: 'string', default: 'auto' },
       duration: { type: 'string', default: '0' },
       name: { type: 'string', default: 'bot' },
@@ -142,6 +146,7 @@ async function main(): Promise<void> {
     count: Number(values.count),
     host: values.host,
     port: Number(values.port),
+    url: values.url,
     backend: values.backend as BackendChoice,
     durationMs: Number(values.duration) * 1000,
     name: values.name,

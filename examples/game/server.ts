@@ -29,6 +29,8 @@ export interface LobbyServerOptions {
   chat?: Partial<Omit<RateLimitOptions, 'packets'>>;
   /** A session that sends nothing for this long is closed. Default 2 minutes; 0 turns it off. */
   idleTimeoutMs?: number;
+  /** Also serve WebSocket players (browsers) on this port, at path `/play`; 0 picks a free port. Default: none. */
+  webSocketPort?: number;
 }
 
 export interface LobbyStats {
@@ -56,6 +58,8 @@ export interface LobbyServer {
   /** The ringport server underneath: its sessions, rooms and events. */
   readonly server: Server<PlayerData>;
   readonly address: { host: string; port: number };
+  /** Where WebSocket players connect (`ws://host:port/play`), when `webSocketPort` was given. */
+  readonly webSocketAddress: { host: string; port: number } | undefined;
   readonly backend: BackendInfo;
   stats(): LobbyStats;
   /** Stops the rounds, then closes the server (see `Server.close`). */
@@ -109,12 +113,18 @@ export async function startLobbyServer(options: LobbyServerOptions = {}): Promis
   server.on('sessionClose', (session) => lobby.logout(session));
 
   const address = await server.listen({ host: options.host, port: options.port ?? 7000 });
+  // The same handlers, middleware and rooms serve both listeners: a browser player meets the bots in one room.
+  const webSocketAddress =
+    options.webSocketPort === undefined
+      ? undefined
+      : await server.listen({ host: options.host, port: options.webSocketPort, protocol: 'websocket', path: '/play' });
   const rotation = setInterval(() => counters.rotate(), 1000);
   rotation.unref();
 
   return {
     server,
     address,
+    webSocketAddress,
     backend: server.backend,
     stats(): LobbyStats {
       const s = server.stats();
@@ -144,12 +154,13 @@ export async function startLobbyServer(options: LobbyServerOptions = {}): Promis
   };
 }
 
-/** `server.ts --port 7000 [--host 0.0.0.0] [--backend auto] [--round-ms 20000]`: runs until Ctrl-C. */
+/** `server.ts --port 7000 [--ws-port 8080] [--host 0.0.0.0] [--backend auto] [--round-ms 20000]`: runs until Ctrl-C. */
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       host: { type: 'string' },
       port: { type: 'string', default: '7000' },
+      'ws-port': { type: 'string', default: '8080' },
       backend: { type: 'string', default: 'auto' },
       'round-ms': { type: 'string', default: '20000' },
     },
@@ -157,12 +168,13 @@ async function main(): Promise<void> {
   const lobby = await startLobbyServer({
     host: values.host,
     port: Number(values.port),
+    webSocketPort: Number(values['ws-port']),
     backend: values.backend as BackendChoice,
     roundMs: Number(values['round-ms']),
   });
   const { host, port } = lobby.address;
   const view = new LiveView(process.stdout, [
-    `ringport lobby on ${host}:${port}`,
+    `ringport lobby on ${host}:${port} (framed TCP) and ws://${host}:${lobby.webSocketAddress!.port}/play (WebSocket)`,
     `backend ${lobby.backend.kind} (${lobby.backend.reason})`,
   ]);
   const rates = new Rates();
