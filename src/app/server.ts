@@ -10,6 +10,8 @@ import { SERVER_IDLE_TIMEOUT_MS, type EndpointOptions } from './options';
 import type { Room } from './room';
 import { RoomRegistry } from './room-registry';
 import { webSocketListener, type WebSocketListenOptions } from './websocket-options';
+import { httpListener, type HttpListenOptions } from './http/http-listener';
+import { HttpRoutes } from './http/http-routes';
 
 export type ServerOptions = EndpointOptions;
 
@@ -30,7 +32,8 @@ interface ListenAddress {
  */
 export type ServerListenOptions<Data extends object = DefaultData> =
   | (ListenAddress & { protocol?: 'framed' })
-  | (ListenAddress & { protocol: 'websocket' } & WebSocketListenOptions<Data>);
+  | (ListenAddress & { protocol: 'websocket' } & WebSocketListenOptions<Data>)
+  | (ListenAddress & { protocol: 'http' } & HttpListenOptions<Data>);
 
 export interface ServerStats {
   readonly sessions: number;
@@ -57,6 +60,8 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
   readonly backend: BackendInfo;
   /** Where the server listens, once `listen` has resolved. */
   address: { host: string; port: number } | undefined;
+  /** The routes of the server's HTTP listeners (`listen({ protocol: 'http' })`). */
+  readonly http: HttpRoutes;
 
   private readonly endpoint;
   private readonly roomRegistry: RoomRegistry<Room<Data>>;
@@ -77,6 +82,7 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
     }, SERVER_IDLE_TIMEOUT_MS);
     this.backend = this.endpoint.backend;
     this.roomRegistry = new RoomRegistry(this.endpoint.table);
+    this.http = new HttpRoutes(this.endpoint.guard);
   }
 
   /**
@@ -106,7 +112,12 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
   async listen(options: ServerListenOptions<Data>): Promise<{ host: string; port: number }> {
     if (this.closing !== undefined) throw new RingportError(ErrorCodes.CLOSED, 'server is closed');
     const { table, framing, codec, guard } = this.endpoint;
-    const protocol = options.protocol === 'websocket' ? webSocketListener(options, framing, codec, guard) : table.protocol;
+    const protocol =
+      options.protocol === 'websocket'
+        ? webSocketListener(options, framing, codec, guard)
+        : options.protocol === 'http'
+          ? httpListener(options, this.http, framing, codec, guard)
+          : table.protocol;
     const address = { host: options.host, port: options.port, backlog: options.backlog, reusePort: options.reusePort };
     try {
       const { host, port } = await table.listen(address, protocol);

@@ -1,9 +1,11 @@
 /**
  * The wire-protocol seam. A protocol turns the bytes of one connection into
  * packets, each a packet id (0..65535) and a payload, and packets into bytes;
- * it may run a handshake first. Two implementations exist: `framed`
- * (ringport's length-prefixed frames, src/protocol/framed) and `websocket`
- * (RFC 6455, src/protocol/websocket). Sessions, the dispatcher, rooms and
+ * it may run a handshake first. Three implementations exist: `framed`
+ * (ringport's length-prefixed frames, src/protocol/framed), `websocket`
+ * (RFC 6455, src/protocol/websocket) and `http` (HTTP/1.1, whose requests go
+ * to routes rather than packets to handlers, and whose connections become
+ * sessions only by upgrading to WebSocket; src/protocol/http). Sessions, the dispatcher, rooms and
  * broadcast above see packets only; the backend below sees bytes only. What
  * every protocol must provide is listed here and nowhere else:
  *
@@ -30,6 +32,12 @@
  *   - `peer.packet(packetId, buffer, start, end)` for each packet, its
  *     payload being `buffer[start, end)`: valid during the call, and a view
  *     of it keeps `buffer` alive;
+ *   - `peer.switchTo(protocol, bytes)` when the connection goes over to
+ *     another protocol (an HTTP connection upgraded to WebSocket on its
+ *     path): the peer opens `protocol`'s stream in the same role and hands
+ *     it `bytes` (what already arrived for it: the upgrade request and
+ *     anything after), then every byte from then on; the connection speaks
+ *     `protocol` now (a broadcast encodes for it). The old stream is done;
  *   - `peer.activity()` when bytes arrived that prove the peer alive without
  *     carrying a packet (a pong);
  *   - `peer.fail(reason, error?)` when the peer broke the protocol, refused
@@ -55,7 +63,7 @@ import type { TransportError } from '../backend/backend';
 import type { CloseReason } from './close-reason';
 
 /** The protocols a listener or a client can speak. */
-export type ProtocolName = 'framed' | 'websocket';
+export type ProtocolName = 'framed' | 'websocket' | 'http';
 
 /** What a protocol stream tells the connection it serves (see the contract above). */
 export interface StreamPeer {
@@ -66,6 +74,7 @@ export interface StreamPeer {
   opened(data: object | undefined): void;
   packet(packetId: number, buffer: Buffer, start: number, end: number): void;
   activity(): void;
+  switchTo(protocol: WireProtocol, bytes: Buffer): void;
   fail(reason: CloseReason, error?: TransportError): void;
 }
 

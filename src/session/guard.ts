@@ -8,7 +8,9 @@ export type FaultSource =
   /** An event listener (`session`, `sessionClose`, `close`, `drain`, `reconnecting`, `reconnected`, ...). */
   | 'listener'
   /** A hook ringport calls with a request of its own, outside any packet (an upgrade check, say). */
-  | 'hook';
+  | 'hook'
+  /** An HTTP route handler or HTTP middleware; `event` names the request (`GET /rooms/7`). */
+  | 'http';
 
 /** What the error hook learns about a fault. */
 export interface FaultContext {
@@ -34,7 +36,9 @@ const logFault: ErrorHook = (error, ctx) => {
       ? `handler for packet ${String(ctx.packet)}`
       : ctx.source === 'listener'
         ? `'${String(ctx.event)}' listener`
-        : 'hook';
+        : ctx.source === 'http'
+          ? `HTTP route for ${String(ctx.event)}`
+          : 'hook';
   const session = ctx.session === undefined ? '' : ` on session ${ctx.session.id}`;
   console.error(`ringport: ${where}${session} failed:`, error);
 };

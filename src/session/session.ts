@@ -45,8 +45,8 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   remotePort = 0;
   /** Set once the session starts closing. */
   closeReason: CloseReason | undefined = undefined;
-  /** The wire protocol this session speaks. */
-  readonly protocol: WireProtocol;
+  /** The wire protocol this session speaks (an HTTP connection that upgraded speaks WebSocket). */
+  protocol: WireProtocol;
 
   /** @internal The backend connection carrying this session now, or -1. */
   connId = -1;
@@ -183,6 +183,16 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   /** @internal Bytes of the protocol's own (a handshake, a pong, a close frame). */
   write(bytes: Uint8Array): void {
     if (this.connId >= 0) this.table.backend.send(this.connId, bytes);
+  }
+
+  /** @internal The connection goes over to another protocol (an HTTP upgrade to WebSocket). */
+  switchTo(protocol: WireProtocol, bytes: Buffer): void {
+    this.protocol = protocol;
+    this.table.stopIdleTracking(this);
+    this.idle = this.table.sweeperFor(protocol);
+    this.table.touch(this);
+    this.stream = protocol.open(this, this.role);
+    this.stream.receive(bytes);
   }
 
   /** @internal The peer proved itself alive without a packet (a pong). */

@@ -1,0 +1,223 @@
+import { ErrorCodes, RingportError } from '../../errors';
+import type { HttpAnswer, HttpExchange } from '../../protocol';
+import type { Guard } from '../../session';
+import { HttpRequest } from './http-request';
+import { HttpResponse, type HttpResult } from './http-response';
+
+/** Handles one request: returns what to send (see `HttpResult`), or builds it on `res`. */
+export type HttpHandler = (req: HttpRequest, res: HttpResponse) => HttpResult | Promise<HttpResult>;
+
+/** Koa-style HTTP middleware: work, `await next()` for the rest of the chain (and the handler), more work. */
+export type HttpMiddleware = (req: HttpRequest, res: HttpResponse, next: () => Promise<void>) => void | Promise<void>;
+
+interface Route {
+  readonly method: string;
+  /** Literal segments, and `undefined` where a `:name` parameter goes. */
+  readonly segments: ReadonlyArray<string | undefined>;
+  readonly names: readonly string[];
+  /** A trailing `*`: the route matches any path below its prefix, the rest in `params['*']`. */
+  readonly prefix: boolean;
+  readonly handler: HttpHandler;
+}
+
+/** Segments of a path, split on `/`, the leading empty one dropped. */
+function segmentsOf(path: string): string[] {
+  const parts = path.split('/');
+  parts.shift();
+  return parts;
+}
+
+function isThenable(value: unknown): value is Promise<HttpResult> {
+  return typeof (value as Promise<unknown> | undefined)?.then === 'function';
+}
+
+/**
+ * The HTTP routes of a server (`server.http`): `get`, `post`, `put`,
+ * `delete`, `head` with path parameters (`/rooms/:id`) and a trailing `*`,
+ * and middleware (`use`). A `GET` route answers `HEAD` too. No route: 404;
+ * a path known under other methods: 405 with `Allow`. A handler (or
+ * middleware) that throws is a fault: `onError` hears of it (source
+ * `http`) and the client gets 500, or 400 for a body that is not JSON.
+ */
+export class HttpRoutes {
+  private readonly routes: Route[] = [];
+  private readonly middleware: HttpMiddleware[] = [];
+
+  /** @internal */
+  constructor(private readonly guard: Guard) {}
+
+  get(path: string, handler: HttpHandler): this {
+    return this.add('GET', path, handler);
+  }
+
+  post(path: string, handler: HttpHandler): this {
+    return this.add('POST', path, handler);
+  }
+
+  put(path: string, handler: HttpHandler): this {
+    return this.add('PUT', path, handler);
+  }
+
+  delete(path: string, handler: HttpHandler): this {
+    return this.add('DELETE', path, handler);
+  }
+
+  head(path: string, handler: HttpHandler): this {
+    return this.add('HEAD', path, handler);
+  }
+
+  /** Adds middleware; it runs for every request, in the order added, before the route's handler. */
+  use(middleware: HttpMiddleware): this {
+    this.middleware.push(middleware);
+    return this;
+  }
+
+  /** @internal Adds a route for any method (the static files and probes use it). */
+  add(method: string, path: string, handler: HttpHandler): this {
+    if (!path.startsWith('/')) throw new RingportError(ErrorCodes.INVALID_ARGUMENT, `a route's path starts with /, got '${path}'`);
+    const raw = segmentsOf(path);
+    const prefix = raw[raw.length - 1] === '*';
+    if (prefix) raw.pop();
+    const names: string[] = [];
+    const segments = raw.map((segment) => {
+      if (!segment.startsWith(':')) return segment;
+      names.push(segment.slice(1));
+      return undefined;
+    });
+    this.routes.push({ method, segments, names, prefix, handler });
+    return this;
+  }
+
+  /** @internal Answers one request; never throws or rejects. */
+  readonly respond = (exchange: HttpExchange): HttpAnswer | Promise<HttpAnswer> => {
+    const q = exchange.target.indexOf('?');
+    const path = q < 0 ? exchange.target : exchange.target.slice(0, q);
+    const req = new HttpRequest(exchange, path, q < 0 ? '' : exchange.target.slice(q + 1));
+    const res = new HttpResponse();
+    let route: Route | undefined;
+    try {
+      route = this.match(req);
+    } catch {
+      return plain(400, 'bad percent-encoding in the path');
+    }
+    const handler = route?.handler ?? this.notFound(req);
+    if (this.middleware.length === 0) {
+      // The common case: no middleware, so a synchronous handler is answered without a promise.
+      let result: HttpResult | Promise<HttpResult>;
+      try {
+        result = handler(req, res);
+      } catch (error) {
+        return this.failed(error, req);
+      }
+      if (!isThenable(result)) return finish(res, result);
+      return result.then(
+        (value: HttpResult) => finish(res, value),
+        (error: unknown) => this.failed(error, req),
+      );
+    }
+    return this.runChain(req, res, handler).then(
+      () => res.answer(),
+      (error: unknown) => this.failed(error, req),
+    );
+  };
+
+  private async runChain(req: HttpRequest, res: HttpResponse, handler: HttpHandler): Promise<void> {
+    let called = -1;
+    const step = async (i: number): Promise<void> => {
+      if (i <= called) throw new Error('next() called more than once in one middleware');
+      called = i;
+      if (i < this.middleware.length) {
+        await this.middleware[i](req, res, () => step(i + 1));
+        return;
+      }
+      const value = await handler(req, res);
+      finish(res, value);
+    };
+    await step(0);
+  }
+
+  private match(req: HttpRequest): Route | undefined {
+    const segments = segmentsOf(req.path);
+    const method = req.method === 'HEAD' ? ['HEAD', 'GET'] : [req.method];
+    for (const wanted of method) {
+      for (const route of this.routes) {
+        if (route.method !== wanted) continue;
+        const params = matchSegments(route, segments);
+        if (params !== undefined) {
+          req.params = params;
+          return route;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** No route for this method: 405 where the path has other methods, else 404. */
+  private notFound(req: HttpRequest): HttpHandler {
+    const segments = segmentsOf(req.path);
+    const allowed = new Set<string>();
+    for (const route of this.routes) {
+      if (matchSegments(route, segments) !== undefined) allowed.add(route.method);
+    }
+    if (allowed.has('GET')) allowed.add('HEAD');
+    if (allowed.size === 0) return () => plainResult(404, `no route for ${req.method} ${req.path}`);
+    return (_req, res) => {
+      res.status(405).header('Allow', [...allowed].join(', '));
+      return `${req.method} is not allowed on ${req.path}\n`;
+    };
+  }
+
+  private failed(error: unknown, req: HttpRequest): HttpAnswer {
+    if (error instanceof RingportError && error.code === ErrorCodes.DECODE) return plain(400, `${error.message}\n`);
+    this.guard.fault(error, { source: 'http', session: undefined, event: `${req.method} ${req.path}` });
+    return plain(500, 'internal server error\n');
+  }
+}
+
+function matchSegments(route: Route, segments: string[]): Record<string, string> | undefined {
+  const n = route.segments.length;
+  if (route.prefix ? segments.length < n : segments.length !== n) return undefined;
+  let params: Record<string, string> | undefined;
+  let name = 0;
+  for (let i = 0; i < n; i++) {
+    const want = route.segments[i];
+    if (want === undefined) {
+      (params ??= {})[route.names[name++]] = decodeURIComponent(segments[i]);
+    } else if (want !== segments[i]) {
+      return undefined;
+    }
+  }
+  if (route.prefix) (params ??= {})['*'] = segments.slice(n).join('/');
+  return params ?? {};
+}
+
+/** What `res` holds once a handler returned `value`. */
+function finish(res: HttpResponse, value: HttpResult): HttpAnswer {
+  if (value !== undefined || !res.sent) {
+    if (value instanceof PlainResult) {
+      res.status(value.status);
+      res.send(value.text);
+    } else if (value !== undefined) {
+      res.send(value);
+    } else if (!res.sent) {
+      // Nothing returned and nothing sent: there is no content.
+      res.status(res.statusCode === 200 ? 204 : res.statusCode);
+    }
+  }
+  return res.answer();
+}
+
+class PlainResult {
+  constructor(
+    readonly status: number,
+    readonly text: string,
+  ) {}
+}
+
+function plainResult(status: number, text: string): PlainResult {
+  return new PlainResult(status, `${text}\n`);
+}
+
+function plain(status: number, text: string): HttpAnswer {
+  return { status, headers: [['Content-Type', 'text/plain; charset=utf-8']], body: text };
+}

@@ -1,0 +1,313 @@
+import type { CloseReason } from '../close-reason';
+import type { ProtocolStream, Role, StreamPeer, WireProtocol } from '../protocol';
+import type { WebSocketProtocol } from '../websocket/websocket-protocol';
+import { ChunkedBody } from './chunked';
+import { hasToken, HeadError, parseRequestHead, statusText, type HeaderFields, type RequestHead } from './request-head';
+
+/** One request, whole: what the routes see. */
+export interface HttpExchange {
+  readonly method: string;
+  /** The request target as sent: path and query. */
+  readonly target: string;
+  readonly version: string;
+  readonly headers: HeaderFields;
+  readonly body: Buffer;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+}
+
+/** A response, as the routes produce it; the protocol adds the framing fields. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers?: ReadonlyArray<readonly [string, string]>;
+  readonly body?: Buffer | string;
+}
+
+/** Answers one request. It never throws or rejects: the routes run application code through the guard. */
+export type HttpResponder = (exchange: HttpExchange) => HttpAnswer | Promise<HttpAnswer>;
+
+export interface HttpProtocolOptions {
+  readonly respond: HttpResponder;
+  /** A body over this is refused with 413 before any of it is buffered. */
+  readonly maxBodyBytes: number;
+  /** A request head over this is refused with 431. */
+  readonly maxHeadBytes: number;
+  /**
+   * A connection with no complete request for this long is closed: one
+   * whose request head or body is under way gets 408 first. It bounds the
+   * keep-alive idle time, slowloris heads and slow handlers alike.
+   */
+  readonly requestTimeoutMs: number;
+  /** WebSocket upgrades accepted on this listener, by path. */
+  readonly upgrades: ReadonlyMap<string, WebSocketProtocol>;
+}
+
+/** RFC 9110's methods; anything else is 501 (section 9.1 lets a server refuse a method it does not know). */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE']);
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+// RFC 9110 section 6.6.1: an origin server with a clock sends Date. Formatted once a second, not per response.
+let dateLine = '';
+let dateSecond = -1;
+function date(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateLine = `Date: ${new Date(second * 1000).toUTCString()}\r\n`;
+  }
+  return dateLine;
+}
+
+/**
+ * HTTP/1.1 (RFC 9112) over a connection: keep-alive, pipelining (requests
+ * are answered one at a time, in order, while later ones wait in the
+ * buffer), Content-Length and chunked bodies, HTTP/1.0. Every limit has its
+ * status: 431, 413, 400, 408, 501. A request that could be read two ways
+ * (Content-Length with Transfer-Encoding, differing Content-Lengths) is 400,
+ * never guessed at: that ambiguity is how requests are smuggled past a
+ * proxy. An upgrade to WebSocket on one of the listener's paths hands the
+ * connection to that protocol, where it becomes a session.
+ */
+export class HttpProtocol implements WireProtocol {
+  readonly name = 'http' as const;
+  readonly keepAliveMs: number;
+
+  constructor(readonly options: HttpProtocolOptions) {
+    this.keepAliveMs = options.requestTimeoutMs;
+  }
+
+  /** HTTP carries no packets: an upgraded connection speaks WebSocket, whose encoding broadcasts use. */
+  encode(): Buffer {
+    throw new Error('an HTTP connection carries no packets');
+  }
+
+  open(peer: StreamPeer, role: Role): ProtocolStream {
+    if (role !== 'server') throw new Error('ringport has no HTTP client');
+    return new HttpStream(this.options, peer);
+  }
+}
+
+const HEAD = 0;
+const LENGTH_BODY = 1;
+const CHUNKED_BODY = 2;
+const ANSWERING = 3;
+const DONE = 4;
+
+class HttpStream implements ProtocolStream {
+  private state = HEAD;
+  /** Bytes received and not yet parsed: `buffer[offset, ...)`. */
+  private buffer: Buffer = EMPTY;
+  private offset = 0;
+  private head: RequestHead | undefined;
+  private bodyLength = 0;
+  private chunked: ChunkedBody | undefined;
+  private persistent = true;
+  private http10 = false;
+
+  constructor(
+    private readonly options: HttpProtocolOptions,
+    private readonly peer: StreamPeer,
+  ) {}
+
+  receive(bytes: Buffer): void {
+    if (this.state === DONE || bytes.length === 0) return;
+    if (this.offset >= this.buffer.length) {
+      this.buffer = bytes;
+      this.offset = 0;
+    } else {
+      this.buffer = Buffer.concat([this.buffer.subarray(this.offset), bytes]);
+      this.offset = 0;
+    }
+    // Pipelined requests wait while one is answered; their bytes are bounded by the limits of the next head and body.
+    if (this.state !== ANSWERING && this.buffer.length - this.offset > this.options.maxHeadBytes + this.options.maxBodyBytes + 64 * 1024) {
+      this.refuse(new HeadError(400, 'too many pipelined bytes'));
+      return;
+    }
+    this.pump();
+  }
+
+  /** Reads requests until one is being answered or the bytes run out. */
+  private pump(): void {
+    try {
+      while (this.state !== ANSWERING && this.state !== DONE && this.offset < this.buffer.length) {
+        if (this.state === HEAD) {
+          if (!this.readHead()) return;
+        } else if (this.state === LENGTH_BODY) {
+          if (this.buffer.length - this.offset < this.bodyLength) return;
+          const body = Buffer.from(this.buffer.subarray(this.offset, this.offset + this.bodyLength));
+          this.offset += this.bodyLength;
+          this.dispatch(body);
+        } else if (this.state === CHUNKED_BODY) {
+          this.offset = this.chunked!.push(this.buffer, this.offset, this.buffer.length);
+          if (!this.chunked!.done) return;
+          const body = this.chunked!.body();
+          this.chunked = undefined;
+          this.dispatch(body);
+        }
+      }
+      // A request with no body completes with its head: it may be the last bytes of the read.
+      if (this.state === LENGTH_BODY && this.bodyLength === 0) this.dispatch(EMPTY);
+    } catch (error) {
+      this.refuse(error instanceof HeadError ? error : new HeadError(400, (error as Error).message));
+    }
+  }
+
+  /** Parses the next request head; false while it has not all arrived. */
+  private readHead(): boolean {
+    // RFC 9112 section 2.2: empty lines before a request line are ignored.
+    while (this.offset + 1 < this.buffer.length && this.buffer[this.offset] === 13 && this.buffer[this.offset + 1] === 10) {
+      this.offset += 2;
+    }
+    const at = this.buffer.indexOf(CRLFCRLF, this.offset);
+    const limit = this.options.maxHeadBytes;
+    if (at < 0) {
+      if (this.buffer.length - this.offset > limit) throw new HeadError(431, `request head over ${limit} bytes`);
+      return false;
+    }
+    if (at + 4 - this.offset > limit) throw new HeadError(431, `request head over ${limit} bytes`);
+    const raw = this.buffer.subarray(this.offset, at + 4);
+    this.offset = at + 4;
+    this.startRequest(parseRequestHead(raw), raw);
+    return true;
+  }
+
+  private startRequest(head: RequestHead, raw: Buffer): void {
+    const { headers } = head;
+    if (!KNOWN_METHODS.has(head.method)) throw new HeadError(501, `method ${head.method} is not implemented`);
+    if (head.version === 'HTTP/1.1' && (headers.host === undefined || head.repeated.has('host'))) {
+      throw new HeadError(400, 'HTTP/1.1 needs exactly one Host header');
+    }
+    const connection = headers.connection;
+    this.http10 = head.version === 'HTTP/1.0';
+    // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes it unless asked to keep it.
+    this.persistent = this.http10 ? hasToken(connection, 'keep-alive') : !hasToken(connection, 'close');
+
+    const upgradeTo = hasToken(headers.upgrade, 'websocket') ? this.options.upgrades.get(pathOf(head.target)) : undefined;
+    if (upgradeTo !== undefined) {
+      // The WebSocket protocol reads the request itself: hand it everything from the head on.
+      this.state = DONE;
+      this.peer.switchTo(upgradeTo, Buffer.concat([raw, this.buffer.subarray(this.offset)]));
+      return;
+    }
+
+    const te = headers['transfer-encoding'];
+    const cl = headers['content-length'];
+    if (te !== undefined) {
+      if (cl !== undefined) throw new HeadError(400, 'both Content-Length and Transfer-Encoding');
+      if (head.version !== 'HTTP/1.1') throw new HeadError(400, 'Transfer-Encoding in an HTTP/1.0 request');
+      // Only chunked is understood, and it must come last (RFC 9112 section 6.1).
+      if (te.trim().toLowerCase() !== 'chunked') throw new HeadError(501, `Transfer-Encoding ${te} is not implemented`);
+      this.head = head;
+      this.chunked = new ChunkedBody(this.options.maxBodyBytes);
+      this.state = CHUNKED_BODY;
+      this.expectContinue(head);
+      return;
+    }
+    let length = 0;
+    if (cl !== undefined) {
+      // A repeated field arrives joined with ", ": every value must agree.
+      const values = cl.split(',').map((v) => v.trim());
+      if (!values.every((v) => /^\d{1,15}$/.test(v)) || new Set(values).size !== 1) {
+        throw new HeadError(400, 'bad or conflicting Content-Length');
+      }
+      length = Number(values[0]);
+      if (length > this.options.maxBodyBytes) throw new HeadError(413, `body over ${this.options.maxBodyBytes} bytes`);
+    }
+    this.head = head;
+    this.bodyLength = length;
+    this.state = LENGTH_BODY;
+    if (length > 0) this.expectContinue(head);
+  }
+
+  /** A client waiting for leave to send its body gets it (RFC 9110 section 10.1.1). */
+  private expectContinue(head: RequestHead): void {
+    if (head.version === 'HTTP/1.1' && hasToken(head.headers.expect, '100-continue')) this.peer.write(CONTINUE);
+  }
+
+  private dispatch(body: Buffer): void {
+    const head = this.head!;
+    this.head = undefined;
+    this.state = ANSWERING;
+    this.peer.activity();
+    const exchange: HttpExchange = {
+      method: head.method,
+      target: head.target,
+      version: head.version,
+      headers: head.headers,
+      body,
+      remoteAddress: this.peer.remoteAddress,
+      remotePort: this.peer.remotePort,
+    };
+    const answer = this.options.respond(exchange);
+    if (answer instanceof Promise) void answer.then((a) => this.answered(head, a));
+    else this.answered(head, answer);
+  }
+
+  private answered(head: RequestHead, answer: HttpAnswer): void {
+    if (this.state !== ANSWERING) return;
+    this.write(head.method === 'HEAD', answer, this.persistent);
+    this.peer.activity();
+    if (!this.persistent) {
+      this.state = DONE;
+      this.peer.fail('closed');
+      return;
+    }
+    this.state = HEAD;
+    // The answer may have come later, from a promise: the requests waiting behind it go on now.
+    if (this.offset < this.buffer.length) this.pump();
+    else {
+      this.buffer = EMPTY;
+      this.offset = 0;
+    }
+  }
+
+  private write(omitBody: boolean, answer: HttpAnswer, keepAlive: boolean): void {
+    const body = answer.body === undefined ? EMPTY : typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+    let head = `HTTP/1.1 ${answer.status} ${statusText(answer.status)}\r\n${date()}`;
+    let hasLength = false;
+    for (const [name, value] of answer.headers ?? []) {
+      head += `${name}: ${value}\r\n`;
+      if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
+    }
+    // 1xx, 204 and 304 carry no body and no length (RFC 9110 sections 8.6, 15.3.5, 15.4.5).
+    const bodiless = answer.status < 200 || answer.status === 204 || answer.status === 304;
+    if (!hasLength && !bodiless) head += `Content-Length: ${body.length}\r\n`;
+    // An HTTP/1.0 client keeps the connection only when told it is kept.
+    head += keepAlive ? (this.http10 ? 'Connection: keep-alive\r\n\r\n' : '\r\n') : 'Connection: close\r\n\r\n';
+    const sendBody = !omitBody && !bodiless && body.length > 0;
+    const headBytes = Buffer.byteLength(head, 'latin1');
+    const out = Buffer.allocUnsafe(headBytes + (sendBody ? body.length : 0));
+    out.write(head, 0, 'latin1');
+    if (sendBody) body.copy(out, headBytes);
+    this.peer.write(out);
+  }
+
+  /** A request that cannot be served: its status, then the connection closes. */
+  private refuse(error: HeadError): void {
+    if (this.state === DONE) return;
+    this.state = DONE;
+    this.buffer = EMPTY;
+    this.write(false, { status: error.status, headers: [['Content-Type', 'text/plain; charset=utf-8']], body: `${error.message}\n` }, false);
+    this.peer.fail('protocol-error');
+  }
+
+  closing(reason: CloseReason): Uint8Array | undefined {
+    // Quiet in the middle of a request: say so (408) rather than just hanging up.
+    const midRequest = this.state === LENGTH_BODY || this.state === CHUNKED_BODY || (this.state === HEAD && this.offset < this.buffer.length);
+    const state = this.state;
+    this.state = DONE;
+    if (reason !== 'idle-timeout' || !midRequest || state === DONE) return undefined;
+    const body = Buffer.from('request timed out\n');
+    return Buffer.concat([
+      Buffer.from(`HTTP/1.1 408 ${statusText(408)}\r\n${date()}Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1'),
+      body,
+    ]);
+  }
+}
+
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q < 0 ? target : target.slice(0, q);
+}
