@@ -46,7 +46,7 @@ export RINGPORT_ADDON_PATH
 RINGPORT_ADDON_PATH=$(windows_path "$PWD/build-win/Release/ringport.node")
 export RINGPORT_EXPECT_BACKENDS=iocp,net
 
-suites=(test/transport test/session test/app test/backend test/game)
+suites=(test/transport test/session test/app test/backend test/game test/chaos test/protocol)
 # The randomized stress suite runs on Linux only: under Wine a peer's reset
 # often arrives as a clean FIN and node:net's multi-megabyte writes fail with
 # EMSGSIZE, both Wine's doing (the same peers on Linux behave), and the suite

@@ -40,6 +40,9 @@ export function broadcast(
     const bytes = g.protocol!.encode(packetId, payload, 'server');
     // sendMany reads the ids before it returns (see the Backend contract), so the scratch serves every call.
     table.backend.sendMany(g.ids.subarray(0, g.count), bytes);
+    const traffic = table.traffic[g.protocol!.name];
+    traffic.packetsOut += g.count;
+    traffic.bytesOut += g.count * bytes.length;
     g.count = 0;
   }
   table.packetsOut += total;

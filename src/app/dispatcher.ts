@@ -2,6 +2,7 @@ import type { Guard, PacketKey, Session } from '../session';
 import type { Codec } from './codec';
 import { compose, type Middleware } from './compose';
 import type { ErrorHook, PacketContext, PacketHandler } from './context';
+import type { HandlerLatency } from './metrics/handler-latency';
 
 export interface DispatchOptions {
   /** What a packet id with no handler gets. Default `close` (reason `unknown-packet`). */
@@ -45,6 +46,8 @@ export class Dispatcher {
   private readonly middleware: Middleware[] = [];
   private chain: ((ctx: PacketContext) => Promise<void>) | undefined;
   private readonly closeOnUnknown: boolean;
+  /** Where handler times go, once metrics are served; until then no clock is read per packet. */
+  private latency: HandlerLatency | undefined;
 
   constructor(
     private readonly codec: Codec,
@@ -57,6 +60,11 @@ export class Dispatcher {
   use(middleware: Middleware): void {
     this.middleware.push(middleware);
     this.chain = compose(this.middleware, this.runHandler);
+  }
+
+  /** @internal Times every handler from now on (see HandlerLatency). */
+  measure(latency: HandlerLatency): void {
+    this.latency = latency;
   }
 
   handle(packet: PacketKey, handler: PacketHandler, reply?: PacketKey): void {
@@ -120,20 +128,31 @@ export class Dispatcher {
     }
     if (this.chain === undefined && !route.takesContext) {
       // The hot case: no middleware and a handler that takes no ctx, so no ctx is built unless it fails.
+      const latency = this.latency;
+      const started = latency === undefined ? 0 : performance.now();
       let result: unknown;
       try {
         result = (route.handler as (session: Session, message: unknown) => unknown)(session, message);
       } catch (error) {
+        latency?.observe(id, started);
         this.fail(error, session, id, message);
         return undefined;
       }
       if (!(result instanceof Promise)) {
+        latency?.observe(id, started);
         this.reply(route, session, id, message, result);
         return undefined;
       }
+      // An async handler is timed until it settles, in the callbacks it needs anyway.
       return result.then(
-        (reply: unknown) => this.reply(route, session, id, message, reply),
-        (error: unknown) => this.fail(error, session, id, message),
+        (reply: unknown) => {
+          latency?.observe(id, started);
+          this.reply(route, session, id, message, reply);
+        },
+        (error: unknown) => {
+          latency?.observe(id, started);
+          this.fail(error, session, id, message);
+        },
       );
     }
     const ctx = this.context(session, id, message);
@@ -159,11 +178,38 @@ export class Dispatcher {
    */
   private readonly runHandler = (ctx: PacketContext): Promise<void> | undefined => {
     const route = this.routes.get(ctx.packetId)!;
+    const latency = this.latency;
+    if (latency !== undefined) return this.runTimed(route, ctx, latency);
     const result = route.handler(ctx.session, ctx.message, ctx);
     if (result instanceof Promise) return result.then((reply) => this.send(route, ctx.session, reply));
     this.send(route, ctx.session, result);
     return undefined;
   };
+
+  /** runHandler, timing the handler alone: the middleware around it is the application's to time. */
+  private runTimed(route: Route, ctx: PacketContext, latency: HandlerLatency): Promise<void> | undefined {
+    const started = performance.now();
+    let result: unknown;
+    try {
+      result = route.handler(ctx.session, ctx.message, ctx);
+    } finally {
+      if (!(result instanceof Promise)) latency.observe(ctx.packetId, started);
+    }
+    if (!(result instanceof Promise)) {
+      this.send(route, ctx.session, result);
+      return undefined;
+    }
+    return result.then(
+      (reply) => {
+        latency.observe(ctx.packetId, started);
+        this.send(route, ctx.session, reply);
+      },
+      (error: unknown) => {
+        latency.observe(ctx.packetId, started);
+        throw error;
+      },
+    );
+  }
 
   /** Sends a handler's reply; a reply that cannot be encoded (or sent) is the handler's fault. */
   private reply(route: Route, session: Session, packetId: number, message: unknown, reply: unknown): void {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { BackendStats } from '../backend';
+import { DEFAULT_QUEUE_LIMITS, type BackendStats } from '../backend';
 import { ErrorCodes, RingportError } from '../errors';
 import type { CloseReason, InboundSession, PacketKey, Session } from '../session';
 import { broadcast, type BroadcastOptions } from './broadcast';
@@ -12,8 +12,18 @@ import { RoomRegistry } from './room-registry';
 import { webSocketListener, type WebSocketListenOptions } from './websocket-options';
 import { httpListener, type HttpListenOptions } from './http/http-listener';
 import { HttpRoutes } from './http/http-routes';
+import { mountProbes } from './http/probes';
+import { ServerMetrics } from './metrics/server-metrics';
 
-export type ServerOptions = EndpointOptions;
+export interface ServerOptions extends EndpointOptions {
+  /**
+   * Prometheus metrics, served at `GET /metrics` on every HTTP listener and
+   * kept in `server.metrics`. Default on. Handlers are timed only once an
+   * HTTP listener has opened, so a server that serves no HTTP reads no
+   * clock per packet. `false` turns them off: no /metrics, no timing.
+   */
+  metrics?: boolean;
+}
 
 interface ListenAddress {
   /** Default: every interface. */
@@ -62,6 +72,8 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
   address: { host: string; port: number } | undefined;
   /** The routes of the server's HTTP listeners (`listen({ protocol: 'http' })`). */
   readonly http: HttpRoutes;
+  /** The server's metrics (its own prom-client Registry), or undefined with `metrics: false`. */
+  readonly metrics: ServerMetrics | undefined;
 
   private readonly endpoint;
   private readonly roomRegistry: RoomRegistry<Room<Data>>;
@@ -76,13 +88,20 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
         else this.emit('session', session as InboundSession<Data>);
       },
       onClose: (session, reason, error) => {
+        this.metrics?.sessionClosed(session.protocol.name, reason);
         session.room?.leave(session);
         this.emit('sessionClose', session as Session<Data>, reason, error);
       },
     }, SERVER_IDLE_TIMEOUT_MS);
     this.backend = this.endpoint.backend;
     this.roomRegistry = new RoomRegistry(this.endpoint.table);
-    this.http = new HttpRoutes(this.endpoint.guard);
+    this.http = new HttpRoutes(this.endpoint.guard, options.limits?.maxQueueBytes ?? DEFAULT_QUEUE_LIMITS.maxQueueBytes);
+    const { table, codec } = this.endpoint;
+    this.metrics =
+      options.metrics === false
+        ? undefined
+        : new ServerMetrics({ table, backendKind: this.backend.kind, rooms: () => this.roomRegistry.occupied, keyOf: (id) => codec.keyOf(id) });
+    mountProbes(this.http, () => this.closing === undefined, this.metrics);
   }
 
   /**
@@ -111,7 +130,7 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
 
   async listen(options: ServerListenOptions<Data>): Promise<{ host: string; port: number }> {
     if (this.closing !== undefined) throw new RingportError(ErrorCodes.CLOSED, 'server is closed');
-    const { table, framing, codec, guard } = this.endpoint;
+    const { table, framing, codec, guard, dispatcher } = this.endpoint;
     const protocol =
       options.protocol === 'websocket'
         ? webSocketListener(options, framing, codec, guard)
@@ -121,6 +140,8 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
     const address = { host: options.host, port: options.port, backlog: options.backlog, reusePort: options.reusePort };
     try {
       const { host, port } = await table.listen(address, protocol);
+      // /metrics is served from now on: its handler times start now.
+      if (options.protocol === 'http' && this.metrics !== undefined) dispatcher.measure(this.metrics.latency);
       this.address = { host, port };
       return this.address;
     } catch (err) {

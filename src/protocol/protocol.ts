@@ -24,7 +24,10 @@
  *   the stream may keep views of it), and answers through `peer`,
  *   synchronously, inside `receive` or `open`:
  *   - `peer.write(bytes)` for bytes of the protocol's own: a handshake, a
- *     pong, a close frame;
+ *     pong, a close frame, an HTTP response. It returns false once the
+ *     connection's queue is over its high-water mark: a protocol that writes
+ *     in answer to requests (HTTP) stops reading more of them until
+ *     `stream.drained()`;
  *   - `peer.opened(data)` once the handshake is over (for a protocol without
  *     one, inside `open`): the connection becomes a session now, with `data`
  *     (what an upgrade hook handed over) as its initial `session.data`. No
@@ -51,7 +54,11 @@
  *   promise; bytes that arrive meanwhile wait in the stream.
  * - `stream.closing(reason)`: this side closes the connection with a close
  *   reason; it returns the bytes to send before the transport ends (a
- *   WebSocket close frame, once), or undefined.
+ *   WebSocket close frame, once), or undefined. It is also called, its bytes
+ *   going nowhere, when the connection is gone: the stream stops then, and
+ *   no request waiting in it is handled for nobody.
+ * - `stream.drained()`, where the protocol has it: the queue fell back to
+ *   its low-water mark after `peer.write` returned false.
  * - `keepAliveMs`, where the protocol has a keep-alive of its own: a session
  *   that shows no sign of life (a packet, or `peer.activity()`) for this long
  *   is sent `stream.keepAlive()` (a ping), and closed with `idle-timeout` if
@@ -70,7 +77,7 @@ export interface StreamPeer {
   /** Where the connection comes from, for a handshake hook to see. */
   readonly remoteAddress: string;
   readonly remotePort: number;
-  write(bytes: Uint8Array): void;
+  write(bytes: Uint8Array): boolean;
   opened(data: object | undefined): void;
   packet(packetId: number, buffer: Buffer, start: number, end: number): void;
   activity(): void;
@@ -83,6 +90,7 @@ export interface ProtocolStream {
   receive(bytes: Buffer): void;
   closing(reason: CloseReason): Uint8Array | undefined;
   keepAlive?(): Uint8Array | undefined;
+  drained?(): void;
 }
 
 /** Which end of a connection this side is. */

@@ -1,5 +1,5 @@
 import type { Backend, BackendEvent, BackendSelection, Listening, ListenOptions, QueueLimits, TransportCloseReason, TransportError } from '../backend';
-import type { CloseReason, WireProtocol } from '../protocol';
+import type { CloseReason, ProtocolName, WireProtocol } from '../protocol';
 import type { ReconnectPolicy } from './backoff';
 import type { Guard } from './guard';
 import { IdleSweeper } from './idle-sweeper';
@@ -40,6 +40,18 @@ export interface SessionTableOptions {
   onClose?(session: Session, reason: CloseReason, error: TransportError | undefined): void;
 }
 
+/** Packets and bytes of one wire protocol, both ways: counted where they pass, read when metrics are scraped. */
+export interface ProtocolTraffic {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+function noTraffic(): ProtocolTraffic {
+  return { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0 };
+}
+
 const TRANSPORT_TO_SESSION: Record<TransportCloseReason, CloseReason> = {
   peer: 'peer-closed',
   error: 'error',
@@ -62,6 +74,12 @@ export class SessionTable {
   readonly sessions = new Map<number, Session>();
   packetsIn = 0;
   packetsOut = 0;
+  /**
+   * @internal By protocol name. A connection counts under the protocol it
+   * speaks at the time: an HTTP connection's bytes as `http` until it
+   * upgrades, `websocket` after.
+   */
+  readonly traffic: Record<ProtocolName, ProtocolTraffic> = { framed: noTraffic(), websocket: noTraffic(), http: noTraffic() };
   /** @internal Scratch for one broadcast's recipients, one group per protocol among them (src/app/broadcast.ts). */
   readonly recipientGroups: RecipientGroup[] = [{ protocol: undefined, ids: new Float64Array(64), count: 0 }];
 
@@ -223,13 +241,14 @@ export class SessionTable {
           const session = this.byConn.get(event.connId);
           if (session === undefined) break;
           const packetsBefore = this.packetsIn;
+          this.traffic[session.protocol.name].bytesIn += event.bytes.length;
           session.receive(event.bytes);
           // Only a completed packet is activity: bytes that never finish a frame do not keep a peer alive.
           if (now > 0 && this.packetsIn !== packetsBefore && session.state === 'open') session.idle?.touch(session, now);
           break;
         }
         case 'drain':
-          this.byConn.get(event.connId)?.emit('drain');
+          this.byConn.get(event.connId)?.drained();
           break;
         case 'close': {
           const session = this.byConn.get(event.connId);

@@ -113,6 +113,9 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
       throw new RingportError(ErrorCodes.SESSION_CLOSED, `session ${this.id} is ${this.state}; cannot send`);
     }
     this.table.packetsOut++;
+    const traffic = this.table.traffic[this.protocol.name];
+    traffic.packetsOut++;
+    traffic.bytesOut += frame.length;
     return this.table.backend.send(this.connId, frame);
   }
 
@@ -131,7 +134,7 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
     }
     // The protocol's goodbye (a WebSocket close frame) goes out ahead of the end of the stream.
     const goodbye = this.stream?.closing(reason);
-    if (goodbye !== undefined) this.table.backend.send(this.connId, goodbye);
+    if (goodbye !== undefined) this.write(goodbye);
     this.table.backend.close(this.connId, 'graceful');
   }
 
@@ -177,12 +180,21 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
     // A packet earlier in the same chunk may have closed the session.
     if (this.state !== 'open') return;
     this.table.packetsIn++;
+    this.table.traffic[this.protocol.name].packetsIn++;
     this.table.onPacket(this, packetId, buffer, start, end);
   }
 
-  /** @internal Bytes of the protocol's own (a handshake, a pong, a close frame). */
-  write(bytes: Uint8Array): void {
-    if (this.connId >= 0) this.table.backend.send(this.connId, bytes);
+  /** @internal Bytes of the protocol's own (a handshake, a pong, a close frame); false once over the high-water mark. */
+  write(bytes: Uint8Array): boolean {
+    if (this.connId < 0) return false;
+    this.table.traffic[this.protocol.name].bytesOut += bytes.length;
+    return this.table.backend.send(this.connId, bytes);
+  }
+
+  /** @internal The send queue fell back to its low-water mark: the protocol hears first, then the listeners. */
+  drained(): void {
+    this.stream?.drained?.();
+    this.emit('drain');
   }
 
   /** @internal The connection goes over to another protocol (an HTTP upgrade to WebSocket). */
@@ -221,6 +233,8 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
    */
   transportClosed(transportReason: CloseReason, error: TransportError | undefined): void {
     this.connId = -1;
+    // The stream stops: nothing it still holds (pipelined requests) is handled for a peer that is gone.
+    this.stream?.closing(this.closeReason ?? transportReason);
     this.finish(this.closeReason ?? transportReason, error ?? this.closeError);
   }
 

@@ -3,6 +3,7 @@ import type { HttpAnswer, HttpExchange } from '../../protocol';
 import type { Guard } from '../../session';
 import { HttpRequest } from './http-request';
 import { HttpResponse, type HttpResult } from './http-response';
+import { StaticFiles, type StaticOptions } from './static-files';
 
 /** Handles one request: returns what to send (see `HttpResult`), or builds it on `res`. */
 export type HttpHandler = (req: HttpRequest, res: HttpResponse) => HttpResult | Promise<HttpResult>;
@@ -42,9 +43,15 @@ function isThenable(value: unknown): value is Promise<HttpResult> {
 export class HttpRoutes {
   private readonly routes: Route[] = [];
   private readonly middleware: HttpMiddleware[] = [];
+  /** Routes ringport adds itself (the probes, /metrics), by path: GET and HEAD only, and only where the application routes no literal path of the same name. */
+  private readonly builtIns = new Map<string, HttpHandler>();
+  private readonly routedPaths = new Set<string>();
 
-  /** @internal */
-  constructor(private readonly guard: Guard) {}
+  /** @internal `maxAnswerBytes`: the send queue's limit, which a static file must fit. */
+  constructor(
+    private readonly guard: Guard,
+    private readonly maxAnswerBytes = Infinity,
+  ) {}
 
   get(path: string, handler: HttpHandler): this {
     return this.add('GET', path, handler);
@@ -66,6 +73,20 @@ export class HttpRoutes {
     return this.add('HEAD', path, handler);
   }
 
+  /**
+   * Serves the files below `dir` at `prefix` (`static('/', 'web/dist')`,
+   * `static('/assets', 'assets')`) for GET and HEAD: content types by
+   * extension, ETag and Last-Modified with 304s, one byte range (206, 416),
+   * gzip for compressible types, index.html for a directory, and never a
+   * file outside `dir` (404). Returns what serves them; its `compressions`
+   * counts gzip runs (one per file version, whatever the requests).
+   */
+  static(prefix: string, dir: string, options: StaticOptions = {}): StaticFiles {
+    const files = new StaticFiles(dir, options, this.maxAnswerBytes);
+    this.add('GET', `${prefix.replace(/\/+$/, '')}/*`, files.handle);
+    return files;
+  }
+
   /** Adds middleware; it runs for every request, in the order added, before the route's handler. */
   use(middleware: HttpMiddleware): this {
     this.middleware.push(middleware);
@@ -85,7 +106,18 @@ export class HttpRoutes {
       return undefined;
     });
     this.routes.push({ method, segments, names, prefix, handler });
+    if (!prefix && names.length === 0) this.routedPaths.add(path);
     return this;
+  }
+
+  /**
+   * @internal A route of ringport's own (a probe): it answers GET and HEAD
+   * on `path` through the middleware like any route, and before the
+   * application's wildcards (a static mount at `/` does not hide it), but
+   * an application route of the same literal path replaces it.
+   */
+  builtIn(path: string, handler: HttpHandler): void {
+    this.builtIns.set(path, handler);
   }
 
   /** @internal Answers one request; never throws or rejects. */
@@ -100,7 +132,7 @@ export class HttpRoutes {
     } catch {
       return plain(400, 'bad percent-encoding in the path');
     }
-    const handler = route?.handler ?? this.notFound(req);
+    const handler = this.builtInFor(req) ?? route?.handler ?? this.notFound(req);
     if (this.middleware.length === 0) {
       // The common case: no middleware, so a synchronous handler is answered without a promise.
       let result: HttpResult | Promise<HttpResult>;
@@ -152,10 +184,16 @@ export class HttpRoutes {
     return undefined;
   }
 
+  private builtInFor(req: HttpRequest): HttpHandler | undefined {
+    if (this.builtIns.size === 0 || (req.method !== 'GET' && req.method !== 'HEAD') || this.routedPaths.has(req.path)) return undefined;
+    return this.builtIns.get(req.path);
+  }
+
   /** No route for this method: 405 where the path has other methods, else 404. */
   private notFound(req: HttpRequest): HttpHandler {
     const segments = segmentsOf(req.path);
     const allowed = new Set<string>();
+    if (this.builtIns.has(req.path) && !this.routedPaths.has(req.path)) allowed.add('GET');
     for (const route of this.routes) {
       if (matchSegments(route, segments) !== undefined) allowed.add(route.method);
     }

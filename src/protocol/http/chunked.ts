@@ -6,6 +6,8 @@ const DATA_END = 2;
 const TRAILERS = 3;
 const DONE = 4;
 
+/** Bytes allowed in no chunk line: the controls but HTAB (RFC 9110 section 5.5; RFC 9112 section 7.1.1). */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 /** A chunk-size line longer than this is refused: 16 hex digits and a little room for extensions. */
 const MAX_LINE_BYTES = 4096;
 
@@ -60,6 +62,9 @@ export class ChunkedBody {
   }
 
   private endLine(line: string): void {
+    // Extensions and trailer fields are otherwise taken unchecked: a bare CR (or NUL, or another control byte)
+    // in one would pass, and a parser in front that ends lines at a bare CR reads another body. Refused as in a head.
+    if (CONTROL.test(line)) throw new HeadError(400, 'control byte in a chunk line');
     switch (this.state) {
       case SIZE: {
         const size = line.split(';', 1)[0];

@@ -105,6 +105,8 @@ class HttpStream implements ProtocolStream {
   private chunked: ChunkedBody | undefined;
   private persistent = true;
   private http10 = false;
+  /** The peer is not reading its answers: no further request is read until the queue drains. */
+  private blocked = false;
 
   constructor(
     private readonly options: HttpProtocolOptions,
@@ -121,7 +123,9 @@ class HttpStream implements ProtocolStream {
       this.offset = 0;
     }
     // Pipelined requests wait while one is answered; their bytes are bounded by the limits of the next head and body.
-    if (this.state !== ANSWERING && this.buffer.length - this.offset > this.options.maxHeadBytes + this.options.maxBodyBytes + 64 * 1024) {
+    // The bound holds while a request is being answered too: nothing is parsed then, so that is when bytes pile
+    // up (a peer writing on behind a slow handler), and without it they would grow the server without limit.
+    if (this.buffer.length - this.offset > this.options.maxHeadBytes + this.options.maxBodyBytes + 64 * 1024) {
       this.refuse(new HeadError(400, 'too many pipelined bytes'));
       return;
     }
@@ -131,7 +135,7 @@ class HttpStream implements ProtocolStream {
   /** Reads requests until one is being answered or the bytes run out. */
   private pump(): void {
     try {
-      while (this.state !== ANSWERING && this.state !== DONE && this.offset < this.buffer.length) {
+      while (this.state !== ANSWERING && this.state !== DONE && !this.blocked && this.offset < this.buffer.length) {
         if (this.state === HEAD) {
           if (!this.readHead()) return;
         } else if (this.state === LENGTH_BODY) {
@@ -163,6 +167,9 @@ class HttpStream implements ProtocolStream {
     const at = this.buffer.indexOf(CRLFCRLF, this.offset);
     const limit = this.options.maxHeadBytes;
     if (at < 0) {
+      // A bare LF is refused once the head is whole (parseRequestHead), but a head whose lines all end in bare
+      // LF never ends in CRLFCRLF: refuse it as soon as one arrives rather than wait for 431 or 408.
+      if (hasBareLf(this.buffer, this.offset)) throw new HeadError(400, 'bare LF in the head');
       if (this.buffer.length - this.offset > limit) throw new HeadError(431, `request head over ${limit} bytes`);
       return false;
     }
@@ -263,6 +270,13 @@ class HttpStream implements ProtocolStream {
     }
   }
 
+  /** The answers queued for the peer fell back to the low-water mark: read on. */
+  drained(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    if (this.state !== ANSWERING && this.state !== DONE) this.pump();
+  }
+
   private write(omitBody: boolean, answer: HttpAnswer, keepAlive: boolean): void {
     const body = answer.body === undefined ? EMPTY : typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
     let head = `HTTP/1.1 ${answer.status} ${statusText(answer.status)}\r\n${date()}`;
@@ -281,7 +295,8 @@ class HttpStream implements ProtocolStream {
     const out = Buffer.allocUnsafe(headBytes + (sendBody ? body.length : 0));
     out.write(head, 0, 'latin1');
     if (sendBody) body.copy(out, headBytes);
-    this.peer.write(out);
+    // Over the high-water mark: a client pipelining faster than it reads waits, rather than growing our queue.
+    if (!this.peer.write(out)) this.blocked = true;
   }
 
   /** A request that cannot be served: its status, then the connection closes. */
@@ -305,6 +320,14 @@ class HttpStream implements ProtocolStream {
       body,
     ]);
   }
+}
+
+/** Whether `buffer[from, ...)` holds an LF not preceded by CR. */
+function hasBareLf(buffer: Buffer, from: number): boolean {
+  for (let lf = buffer.indexOf(10, from); lf >= 0; lf = buffer.indexOf(10, lf + 1)) {
+    if (lf === from || buffer[lf - 1] !== 13) return true;
+  }
+  return false;
 }
 
 function pathOf(target: string): string {
