@@ -4,15 +4,17 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 // An application would import this from 'ringport'.
 import type { BackendChoice } from '../../src';
+import { ensureWebClient } from './build-web';
 import type { BotsReport } from './bots';
-import { startLobbyServer } from './server';
+import { startLobbyServer, type LobbyServer } from './server';
 import { Rates } from './stats';
 import { LiveView } from './view';
 
 /**
  * `npm start`: a lobby server here and a swarm of bots in a child process
- * (so the server's numbers are its own), a live view, a summary at the end.
- * `--bots 50 --duration 30 --round-ms 10000 --port 0 --backend auto`;
+ * (so the server's numbers are its own), a live view, a summary at the end,
+ * and the web client at http://127.0.0.1:8080/ to play beside the bots.
+ * `--bots 50 --duration 30 --round-ms 10000 --port 0 --web-port 8080 --backend auto`;
  * a duration of 0 runs until Ctrl-C.
  */
 async function main(): Promise<void> {
@@ -22,16 +24,23 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '30' },
       'round-ms': { type: 'string', default: '10000' },
       port: { type: 'string', default: '0' },
+      'web-port': { type: 'string', default: '8080' },
       backend: { type: 'string', default: 'auto' },
     },
   });
   const durationMs = Number(values.duration) * 1000;
-  const lobby = await startLobbyServer({
-    host: '127.0.0.1',
-    port: Number(values.port),
-    backend: values.backend as BackendChoice,
-    roundMs: Number(values['round-ms']),
-  });
+  // Built here if missing or older than its sources: esbuild takes a fraction of a second.
+  await ensureWebClient();
+  const start = (webPort: number): Promise<LobbyServer> =>
+    startLobbyServer({
+      host: '127.0.0.1',
+      port: Number(values.port),
+      webPort,
+      backend: values.backend as BackendChoice,
+      roundMs: Number(values['round-ms']),
+    });
+  // Port 8080 may be taken on this machine; then any free port will do.
+  const lobby = await start(Number(values['web-port'])).catch(() => start(0));
   const { host, port } = lobby.address;
 
   // The child runs TypeScript the way this process does.
@@ -51,6 +60,7 @@ async function main(): Promise<void> {
   const view = new LiveView(process.stdout, [
     `ringport lobby demo: ${values.bots} bots (in a child process) playing on ${host}:${port}`,
     `backend ${lobby.backend.kind}: ${lobby.backend.reason}`,
+    `open http://${host}:${lobby.webAddress!.port}/ to play in a browser`,
   ]);
   const rates = new Rates();
   const startedMs = performance.now();

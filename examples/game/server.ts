@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 // An application would import these from 'ringport'.
 import { createServer, type BackendChoice, type BackendInfo, type Server } from '../../src';
 import { loggedIn, requireLogin } from './auth';
+import { ensureWebClient, WEB_BUNDLE_DIR } from './build-web';
 import { Lobby } from './lobby';
 import type { Player, PlayerData, PlayerSession } from './player';
 import { loadCodec, type CreateRoom, type Input, type JoinRoom, type Login, type Ready, type Say } from './protocol';
@@ -29,8 +30,14 @@ export interface LobbyServerOptions {
   chat?: Partial<Omit<RateLimitOptions, 'packets'>>;
   /** A session that sends nothing for this long is closed. Default 2 minutes; 0 turns it off. */
   idleTimeoutMs?: number;
-  /** Also serve WebSocket players (browsers) on this port, at path `/play`; 0 picks a free port. Default: none. */
-  webSocketPort?: number;
+  /**
+   * Also serve browsers on this port: HTTP with the web client's files
+   * (`webDir`) at `/`, and WebSocket players at `/play`; 0 picks a free port.
+   * Default: none.
+   */
+  webPort?: number;
+  /** The web client's bundle (see build-web.ts). Default: web/dist beside this file. */
+  webDir?: string;
 }
 
 export interface LobbyStats {
@@ -58,8 +65,8 @@ export interface LobbyServer {
   /** The ringport server underneath: its sessions, rooms and events. */
   readonly server: Server<PlayerData>;
   readonly address: { host: string; port: number };
-  /** Where WebSocket players connect (`ws://host:port/play`), when `webSocketPort` was given. */
-  readonly webSocketAddress: { host: string; port: number } | undefined;
+  /** Where browsers go, when `webPort` was given: `http://host:port/` for the page, `ws://host:port/play` for the game. */
+  readonly webAddress: { host: string; port: number } | undefined;
   readonly backend: BackendInfo;
   stats(): LobbyStats;
   /** Stops the rounds, then closes the server (see `Server.close`). */
@@ -113,18 +120,26 @@ export async function startLobbyServer(options: LobbyServerOptions = {}): Promis
   server.on('sessionClose', (session) => lobby.logout(session));
 
   const address = await server.listen({ host: options.host, port: options.port ?? 7000 });
-  // The same handlers, middleware and rooms serve both listeners: a browser player meets the bots in one room.
-  const webSocketAddress =
-    options.webSocketPort === undefined
-      ? undefined
-      : await server.listen({ host: options.host, port: options.webSocketPort, protocol: 'websocket', path: '/play' });
+  // One HTTP listener serves the page and upgrades /play to WebSocket. The same handlers,
+  // middleware and rooms serve both listeners: a browser player meets the bots in one room.
+  let webAddress: { host: string; port: number } | undefined;
+  if (options.webPort !== undefined) {
+    // The page, its script and styles: content types, ETags with 304s, gzip.
+    server.http.static('/', options.webDir ?? WEB_BUNDLE_DIR);
+    try {
+      webAddress = await server.listen({ host: options.host, port: options.webPort, protocol: 'http', websocket: { path: '/play' } });
+    } catch (err) {
+      await server.close(); // the framed listener is open: leave nothing behind
+      throw err;
+    }
+  }
   const rotation = setInterval(() => counters.rotate(), 1000);
   rotation.unref();
 
   return {
     server,
     address,
-    webSocketAddress,
+    webAddress,
     backend: server.backend,
     stats(): LobbyStats {
       const s = server.stats();
@@ -154,27 +169,31 @@ export async function startLobbyServer(options: LobbyServerOptions = {}): Promis
   };
 }
 
-/** `server.ts --port 7000 [--ws-port 8080] [--host 0.0.0.0] [--backend auto] [--round-ms 20000]`: runs until Ctrl-C. */
+/** `server.ts --port 7000 [--web-port 8080] [--host 0.0.0.0] [--backend auto] [--round-ms 20000]`: runs until Ctrl-C. */
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       host: { type: 'string' },
       port: { type: 'string', default: '7000' },
-      'ws-port': { type: 'string', default: '8080' },
+      'web-port': { type: 'string', default: '8080' },
       backend: { type: 'string', default: 'auto' },
       'round-ms': { type: 'string', default: '20000' },
     },
   });
+  await ensureWebClient();
   const lobby = await startLobbyServer({
     host: values.host,
     port: Number(values.port),
-    webSocketPort: Number(values['ws-port']),
+    webPort: Number(values['web-port']),
     backend: values.backend as BackendChoice,
     roundMs: Number(values['round-ms']),
   });
   const { host, port } = lobby.address;
+  // A server on every interface is reached here as localhost.
+  const web = `${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${lobby.webAddress!.port}`;
   const view = new LiveView(process.stdout, [
-    `ringport lobby on ${host}:${port} (framed TCP) and ws://${host}:${lobby.webSocketAddress!.port}/play (WebSocket)`,
+    `ringport lobby on ${host}:${port} (framed TCP) and ws://${web}/play (WebSocket)`,
+    `open http://${web}/ to play in a browser`,
     `backend ${lobby.backend.kind} (${lobby.backend.reason})`,
   ]);
   const rates = new Rates();
