@@ -35,8 +35,12 @@ export type ServerMessage =
    * implementation keeps.
    */
   | { type: 'window'; cpuPercent: number; userPercent: number; systemPercent: number; stats?: unknown }
-  /** After a full garbage collection: V8's view of the heap (the orchestrator reads RSS from /proc). */
-  | { type: 'gc-done'; heapUsed: number; external: number; arrayBuffers: number };
+  /**
+   * After a full garbage collection: V8's view of the heap (the orchestrator
+   * reads RSS from /proc) and, where the server loaded the malloc-stats addon,
+   * malloc's bytes in use after a malloc_trim.
+   */
+  | { type: 'gc-done'; heapUsed: number; external: number; arrayBuffers: number; malloc?: number };
 
 /** `gc` asks the server (started with --expose-gc) for a full collection. */
 export type ToServerMessage = { type: 'window-start' } | { type: 'window-end' } | { type: 'gc' };

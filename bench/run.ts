@@ -7,17 +7,31 @@ import { nextMessage, sendLine, startProgram, startScript, stop } from './child'
 import { intFlag, parseFlags } from './flags';
 import type { LoadMessage, LoadResult, ServerMessage } from './ipc';
 import { HostCpuMeter, waitForQuiet } from './host';
-import { buildLoadgen } from './loadgen';
+import { buildLoadgen, buildMallocStats } from './loadgen';
 import { median } from './stats';
-import { formatTable, NET, number, targetText, targetVerdict, URING, type SummaryRow } from './table';
-import { FIXED_RATE, IDLE_CONNECTIONS, withFixedRate, workloads, type Workload } from './workloads';
+import { formatTable, number, targetText, targetVerdict, type SummaryRow } from './table';
+import {
+  C_EPOLL,
+  FIXED_RATE,
+  IDLE_CONNECTIONS,
+  NODE_NET,
+  protocolOf,
+  rowsFor,
+  TARGET_GROUPS,
+  withFixedRate,
+  workloads,
+  type Protocol,
+  type Workload,
+} from './workloads';
 
 /**
  * Runs every workload against ringport on each backend that loads here and
  * against the peers, several runs each, and prints medians, ratios to the
- * baseline and to ringport/net, and issue 3's uring-against-net targets. Each
- * run starts a fresh server process and a fresh load-generator process, so
- * neither shares a thread with the other nor inherits the last run's heap.
+ * peers, and the issues' targets: issue 3's uring against net on the framed
+ * workloads, issue 10's ringport/websocket/uring against uWebSockets.js and
+ * ws on the WebSocket ones. Each run starts a fresh server process and a
+ * fresh load-generator process, so neither shares a thread with the other
+ * nor inherits the last run's heap.
  *
  *   npm run bench -- [--runs 3] [--duration-ms 3000] [--warmup-ms 1000] [--workload all|echo,broadcast,...]
  *                    [--targets all|ringport/uring,...] [--loadgen c|js] [--settle-ms 1000]
@@ -27,15 +41,21 @@ import { FIXED_RATE, IDLE_CONNECTIONS, withFixedRate, workloads, type Workload }
  * run for the machine to go idle, and repeats a run that other processes
  * disturbed all the same. The default, 0, keeps the bench's duration fixed.
  */
-const BASELINE = 'node:net';
+const BASELINE = NODE_NET;
 /**
  * The reference row: the C load generator's `serve` mode, a plain epoll
  * server in C with next to no cost per frame above the kernel's. It is not a
  * contender; it shows how far this machine's kernel lets any backend go.
  */
-const REFERENCE = 'c:epoll';
-// A target is a row: ringport on each backend that loads, then the peers (see bench/server.ts), then the reference.
-const allTargets = [...availableBackends().map((kind) => `ringport/${kind}`), BASELINE, REFERENCE];
+const REFERENCE = C_EPOLL;
+/**
+ * A target is a row: for the framed workloads ringport on each backend that
+ * loads, the node:net peer and the reference; for the WebSocket workloads
+ * ringport/websocket on each backend, uWebSockets.js and ws (see
+ * bench/server.ts). A workload plays the rows of its protocol only.
+ */
+const rowsByProtocol = rowsFor(availableBackends());
+const allTargets = [...rowsByProtocol.framed, ...rowsByProtocol.websocket];
 
 const START_TIMEOUT_MS = 30_000;
 // Connecting 500 sockets, settling the last frames and starting ts-node all fit well within this.
@@ -70,6 +90,8 @@ interface Options {
   settleMs: number;
   /** The C load generator's path; undefined runs the JS ones. */
   cLoadgen: string | undefined;
+  /** The allocator addon the server loads for the memory workloads; undefined where it did not build. */
+  mallocStats: string | undefined;
   profile: 'off' | 'cpu' | 'perf';
 }
 
@@ -102,8 +124,8 @@ interface ServerHandle {
   windowStart(): void;
   /** CPU over the window, and ringport's counters where there are any. */
   windowEnd(budgetMs: number): Promise<{ cpuPercent: number; userPercent: number; systemPercent: number; stats?: unknown }>;
-  /** A full GC where there is a garbage collector: V8's heap figures after it. */
-  gc(): Promise<{ heapUsed: number; external: number } | undefined>;
+  /** A full GC where there is a garbage collector: V8's heap figures after it, and malloc's bytes in use after a trim. */
+  gc(): Promise<{ heapUsed: number; external: number; malloc: number } | undefined>;
 }
 
 async function startServer(target: string, workload: Workload, run: number, options: Options): Promise<ServerHandle> {
@@ -122,7 +144,8 @@ async function startServer(target: string, workload: Workload, run: number, opti
   const nodeArgs = ['--expose-gc', ...(workload.kind === 'memory' ? MEMORY_NODE_ARGS : [])];
   if (options.profile === 'cpu') nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir(workload, target, run)}`);
   if (options.profile === 'perf') nodeArgs.push('--perf-basic-prof');
-  const child = startScript('server.ts', ['--target', target], nodeArgs);
+  const memory = workload.kind === 'memory' && options.mallocStats !== undefined ? ['--malloc-stats', options.mallocStats] : [];
+  const child = startScript('server.ts', ['--target', target, ...memory], nodeArgs);
   try {
     const { port } = await nextMessage<ServerMessage, 'listening'>(child, 'listening', START_TIMEOUT_MS, `server ${target}`);
     return {
@@ -137,7 +160,7 @@ async function startServer(target: string, workload: Workload, run: number, opti
       gc: async () => {
         child.send({ type: 'gc' });
         const heap = await nextMessage<ServerMessage, 'gc-done'>(child, 'gc-done', START_TIMEOUT_MS, 'server gc');
-        return { heapUsed: heap.heapUsed, external: heap.external + heap.arrayBuffers };
+        return { heapUsed: heap.heapUsed, external: heap.external + heap.arrayBuffers, malloc: heap.malloc ?? NaN };
       },
     };
   } catch (err) {
@@ -254,18 +277,19 @@ function readRss(pid: number): number {
 }
 
 /**
- * Reads the server's memory the same way before and after: a full GC, then
- * half the settle time (V8 and malloc hand pages back lazily), repeated until
- * two readings of RSS agree within 64 KiB (at least twice, at most 6 times).
+ * Reads the server's memory the same way before and after: a full GC and a
+ * malloc_trim (where the allocator addon built), then half the settle time
+ * (V8 and malloc hand pages back lazily), repeated until two readings of RSS
+ * agree within 64 KiB (at least twice, at most 6 times).
  */
-async function readMemory(server: ServerHandle, settleMs: number): Promise<{ rss: number; heapUsed: number; external: number }> {
+async function readMemory(server: ServerHandle, settleMs: number): Promise<{ rss: number; heapUsed: number; external: number; malloc: number }> {
   let previous = NaN;
   for (let round = 1; ; round++) {
     const heap = await server.gc();
     await sleep(settleMs / 2);
     const rss = readRss(server.child.pid!);
     if ((round >= 2 && Math.abs(rss - previous) <= 64 * 1024) || round === 6) {
-      return { rss, heapUsed: heap?.heapUsed ?? NaN, external: heap?.external ?? NaN };
+      return { rss, heapUsed: heap?.heapUsed ?? NaN, external: heap?.external ?? NaN, malloc: heap?.malloc ?? NaN };
     }
     previous = rss;
   }
@@ -314,6 +338,7 @@ async function runMemory(target: string, workload: Workload, run: number, option
             rssAfterMiB: after.rss / mib,
             heapPerConn: (after.heapUsed - before.heapUsed) / n,
             externalPerConn: (after.external - before.external) / n,
+            mallocPerConn: (after.malloc - before.malloc) / n,
           },
           errors: generated.errors,
         },
@@ -386,8 +411,7 @@ function summarize(workload: Workload, targets: readonly string[], records: read
       runs: mine.length,
       failedRuns: mine.length - ok.length,
       headline: median(ok.map((r) => metric(r.result, workload.headline))),
-      ratio: NaN,
-      ratioNet: NaN,
+      ratios: {},
       loadCpuPercent: median(ok.map((r) => r.result.loadCpuPercent)),
       serverCpuPercent: median(ok.map((r) => r.serverCpuPercent ?? NaN)),
       serverUserPercent: median(ok.map((r) => r.serverUserPercent ?? NaN)),
@@ -398,9 +422,12 @@ function summarize(workload: Workload, targets: readonly string[], records: read
       metrics,
     };
   });
-  const base = rows.find((row) => row.target === BASELINE)?.headline ?? NaN;
-  const net = rows.find((row) => row.target === NET)?.headline ?? NaN;
-  return rows.map((row) => ({ ...row, ratio: row.headline / base, ratioNet: row.headline / net }));
+  const others = new Set([...workload.compare, ...workload.targets.map((t) => t.against)]);
+  const headline = (target: string): number => rows.find((row) => row.target === target)?.headline ?? NaN;
+  return rows.map((row) => ({
+    ...row,
+    ratios: Object.fromEntries([...others].map((other) => [other, row.headline / headline(other)])),
+  }));
 }
 
 function describe(record: RunRecord, workload: Workload): string {
@@ -485,7 +512,13 @@ async function main(): Promise<void> {
     if (flags.targets !== 'all') throw new Error(`--targets: ${REFERENCE} is the C load generator's server mode, and it did not build`);
     targets = targets.filter((t) => t !== REFERENCE);
   }
+  // Each workload plays the chosen rows of its own protocol.
+  const rowsOf = (protocol: Protocol): string[] => targets.filter((t) => protocolOf(t) === protocol);
   chosen = chosen.filter((w) => {
+    if (rowsOf(w.protocol).length === 0) {
+      skipped.push(`${w.name} (no ${w.protocol} row among --targets)`);
+      return false;
+    }
     if (cLoadgen === undefined && w.script === undefined) {
       skipped.push(`${w.name} (needs the C load generator)`);
       return false;
@@ -499,7 +532,13 @@ async function main(): Promise<void> {
     }
     return true;
   });
-  const options: Options = { warmupMs, durationMs, waitQuietMs, settleMs, cLoadgen, profile: flags.profile as Options['profile'] };
+  let mallocStats: string | undefined;
+  if (chosen.some((w) => w.kind === 'memory')) {
+    const build = buildMallocStats();
+    if (build.ok) mallocStats = build.addon;
+    else console.log(`bench: no malloc statistics (${build.reason}): RSS growth may miss native memory malloc reuses`);
+  }
+  const options: Options = { warmupMs, durationMs, waitQuietMs, settleMs, cLoadgen, mallocStats, profile: flags.profile as Options['profile'] };
 
   const started = Date.now();
   console.log(`bench: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ${os.platform()} ${os.release()}`);
@@ -513,13 +552,14 @@ async function main(): Promise<void> {
   const errors: string[] = [];
   const report: Record<string, unknown> = {};
   const tables: string[] = [];
-  const verdicts: string[] = [];
+  const verdictsByGroup = new Map<string, string[]>();
   for (const workload of chosen) {
     const records: RunRecord[] = [];
     const discarded: RunRecord[] = [];
+    const rowsHere = rowsOf(workload.protocol);
     for (let run = 1; run <= runs; run++) {
       // Rotating the order spreads any drift (heat, a noisy neighbour) over every target.
-      const order = targets.map((_, i) => targets[(i + run - 1) % targets.length]);
+      const order = rowsHere.map((_, i) => rowsHere[(i + run - 1) % rowsHere.length]);
       for (const target of order) {
         const { record, disturbed } = await measure(target, workload, run, options);
         discarded.push(...disturbed);
@@ -535,34 +575,48 @@ async function main(): Promise<void> {
         }
       }
     }
-    const rows = summarize(workload, targets, records);
+    const rows = summarize(workload, rowsHere, records);
     const redone = discarded.length > 0 ? ` (${discarded.length} disturbed runs repeated)` : '';
     const window = workload.kind === 'memory' ? `${IDLE_CONNECTIONS.toLocaleString('en-US')} connections, ${settleMs} ms settle` : `${durationMs} ms`;
-    tables.push(`${workload.title}\nmedian of ${runs} runs of ${window}${redone}\n${formatTable(workload, BASELINE, rows)}`);
-    const uring = rows.find((row) => row.target === URING);
-    if (workload.target !== undefined && uring !== undefined && targets.includes(NET)) {
-      const verdict = targetVerdict(workload, uring.ratioNet) ?? '';
-      // A verdict on medians that the spread of the runs could turn around (the best
-      // uring run against the worst net run, and the other way) is said to be fragile.
-      const values = (target: string): number[] =>
-        records.filter((r) => r.target === target && r.result !== undefined).map((r) => metric(r.result!, workload.headline));
-      const [u, n] = [values(URING), values(NET)];
+    tables.push(`${workload.title}\nmedian of ${runs} runs of ${window}${redone}\n${formatTable(workload, rows)}`);
+    for (const target of workload.targets) {
+      const subject = rows.find((row) => row.target === target.subject);
+      if (subject === undefined || !rowsHere.includes(target.against)) continue;
+      const ratio = subject.ratios[target.against] ?? NaN;
+      // A verdict on medians that the spread of the runs could turn around (the subject's
+      // best run against the other row's worst, and the other way) is said to be fragile.
+      const values = (row: string): number[] =>
+        records.filter((r) => r.target === row && r.result !== undefined).map((r) => metric(r.result!, workload.headline));
+      const [u, n] = [values(target.subject), values(target.against)];
       const lowest = Math.min(...u) / Math.max(...n);
       const highest = Math.max(...u) / Math.min(...n);
       const fragile =
-        runs > 1 && targetVerdict(workload, lowest) !== targetVerdict(workload, highest)
-          ? `  (fragile: single runs give uring/net ${lowest.toFixed(2)}x..${highest.toFixed(2)}x)`
+        runs > 1 && targetVerdict(workload, target, lowest) !== targetVerdict(workload, target, highest)
+          ? `  (fragile: single runs give ${target.label} ${lowest.toFixed(2)}x..${highest.toFixed(2)}x)`
           : '';
-      verdicts.push(
-        `  ${`${workload.name} ${workload.unit}`.padEnd(26)} uring/net ${uring.ratioNet.toFixed(2).padStart(6)}x` +
-          `   target ${targetText(workload).padEnd(7)}  ${verdict}${fragile}`,
+      const group = TARGET_GROUPS[workload.protocol];
+      if (!verdictsByGroup.has(group)) verdictsByGroup.set(group, []);
+      verdictsByGroup.get(group)!.push(
+        `  ${`${workload.name} ${workload.unit}`.padEnd(26)} ${target.label.padEnd(9)} ${ratio.toFixed(2).padStart(6)}x` +
+          `   target ${targetText(workload, target).padEnd(7)}  ${targetVerdict(workload, target, ratio)}${fragile}`,
       );
     }
-    report[workload.name] = { title: workload.title, unit: workload.unit, headline: workload.headline, better: workload.better, rows, runs: records, discarded };
+    report[workload.name] = {
+      title: workload.title,
+      protocol: workload.protocol,
+      unit: workload.unit,
+      headline: workload.headline,
+      better: workload.better,
+      compare: workload.compare,
+      targets: workload.targets,
+      rows,
+      runs: records,
+      discarded,
+    };
   }
 
   console.log(`\n${tables.join('\n\n')}`);
-  if (verdicts.length > 0) console.log(`\nissue 3 targets (ringport/uring against ringport/net, same run):\n${verdicts.join('\n')}`);
+  for (const [group, verdicts] of verdictsByGroup) console.log(`\n${group}:\n${verdicts.join('\n')}`);
   const minutes = (Date.now() - started) / 60000;
   console.log(`\nbench: took ${Math.floor(minutes)} min ${Math.round((minutes % 1) * 60)} s`);
   fs.mkdirSync(RESULTS_DIR, { recursive: true });

@@ -1,9 +1,12 @@
 import type { BackendKind } from '../src';
 import { parseFlags } from './flags';
 import { exitWithParent, report, type ToServerMessage } from './ipc';
+import type { MallocStats } from './loadgen';
 import { startNodeNet } from './server/node-net';
 import { startRingport } from './server/ringport';
 import type { RunningServer } from './server/running-server';
+import { startUws } from './server/uws';
+import { startWs } from './server/ws';
 import { CpuMeter } from './stats';
 
 /**
@@ -12,14 +15,18 @@ import { CpuMeter } from './stats';
  *
  *   node -r ts-node/register/transpile-only bench/server.ts --target ringport/net
  *
- * Targets are `ringport/<backend>` or one of the peers below. A new peer is
- * one more entry here and one file in bench/server/.
+ * Targets are `ringport/<backend>` (framed TCP), `ringport/websocket/<backend>`
+ * (WebSocket at /play) or one of the peers below. A new peer is one more
+ * entry here and one file in bench/server/.
  */
 const peers: Record<string, () => Promise<RunningServer>> = {
   'node:net': startNodeNet,
+  'uWebSockets.js': startUws,
+  ws: startWs,
 };
 
 function start(target: string): Promise<RunningServer> {
+  if (target.startsWith('ringport/websocket/')) return startRingport(target.slice('ringport/websocket/'.length) as BackendKind, 'websocket');
   if (target.startsWith('ringport/')) return startRingport(target.slice('ringport/'.length) as BackendKind);
   const peer = peers[target];
   if (peer === undefined) throw new Error(`unknown target '${target}': ringport/<backend> or ${Object.keys(peers).join(', ')}`);
@@ -27,7 +34,10 @@ function start(target: string): Promise<RunningServer> {
 }
 
 async function main(): Promise<void> {
-  const { target } = parseFlags(process.argv.slice(2), { target: 'ringport/net' });
+  const flags = parseFlags(process.argv.slice(2), { target: 'ringport/net', 'malloc-stats': '' });
+  const target = flags.target;
+  // The memory workloads pass the allocator addon (bench/server/malloc-stats.c): trim, then count, after each GC.
+  const malloc = flags['malloc-stats'] === '' ? undefined : (require(flags['malloc-stats']) as MallocStats);
   exitWithParent();
   // A normal exit on SIGTERM, so that `--cpu-prof` (bench --profile) gets to write its profile.
   process.on('SIGTERM', () => process.exit(0));
@@ -43,8 +53,10 @@ async function main(): Promise<void> {
       // Started with --expose-gc by the orchestrator for the `conns` workload.
       const gc = (globalThis as { gc?: () => void }).gc;
       gc?.();
+      // Free pages malloc still holds go back first, so memory it hands out again shows in RSS.
+      const inUse = malloc?.trim();
       const { heapUsed, external, arrayBuffers } = process.memoryUsage();
-      void report({ type: 'gc-done', heapUsed, external, arrayBuffers });
+      void report({ type: 'gc-done', heapUsed, external, arrayBuffers, malloc: inUse });
     }
   });
   await report({ type: 'listening', port: server.port });

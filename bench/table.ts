@@ -1,4 +1,4 @@
-import type { Workload } from './workloads';
+import type { Target, Workload } from './workloads';
 
 /** One row of a workload's summary: a target's medians over its runs. */
 export interface SummaryRow {
@@ -7,10 +7,12 @@ export interface SummaryRow {
   readonly failedRuns: number;
   /** The workload's headline figure (see `Workload.headline`). */
   readonly headline: number;
-  /** `headline` over the baseline's (node:net); NaN when either is missing. */
-  readonly ratio: number;
-  /** `headline` over ringport/net's: issue 3's targets are uring against net. */
-  readonly ratioNet: number;
+  /**
+   * `headline` over other rows' headlines, by row: every row of
+   * `Workload.compare` and every `against` of `Workload.targets`. NaN where
+   * either is missing.
+   */
+  readonly ratios: Readonly<Record<string, number>>;
   readonly loadCpuPercent: number;
   readonly serverCpuPercent: number;
   readonly serverUserPercent: number;
@@ -23,13 +25,8 @@ export interface SummaryRow {
   readonly metrics: Record<string, number>;
 }
 
-export const NET = 'ringport/net';
-export const URING = 'ringport/uring';
-
-/** Whether a uring/net ratio meets the workload's target: `met`, `NOT MET`, or undefined when there is none. */
-export function targetVerdict(workload: Workload, ratio: number): string | undefined {
-  const target = workload.target;
-  if (target === undefined) return undefined;
+/** Whether a ratio meets a target: `met`, `NOT MET`, or `no figure`. */
+export function targetVerdict(workload: Workload, target: Target, ratio: number): string {
   if (Number.isNaN(ratio)) return 'no figure';
   const met =
     workload.better === 'higher'
@@ -41,21 +38,22 @@ export function targetVerdict(workload: Workload, ratio: number): string | undef
 }
 
 /** The target as text, e.g. `>= 5x` or `< 1x`. */
-export function targetText(workload: Workload): string {
-  const target = workload.target;
-  if (target === undefined) return '';
+export function targetText(workload: Workload, target: Target): string {
   const op = workload.better === 'higher' ? '>=' : target.strict === true ? '<' : '<=';
   return `${op} ${target.ratio}x`;
 }
 
 /** Formats a summary as a fixed-width text table, with the workload's own columns. */
-export function formatTable(workload: Workload, baseline: string, rows: readonly SummaryRow[]): string {
+export function formatTable(workload: Workload, rows: readonly SummaryRow[]): string {
+  // A target against a row that has no `vs` column of its own gets one, filled on its subject's row only.
+  const extra = workload.targets.filter((t) => !workload.compare.includes(t.against));
+  const hasTargets = workload.targets.length > 0;
   const header = [
     'target',
     workload.unit,
-    `vs ${baseline}`,
-    'uring/net',
-    'target',
+    ...workload.compare.map((row) => `vs ${row}`),
+    ...extra.map((t) => t.label),
+    ...(hasTargets ? ['target'] : []),
     ...workload.columns.map((c) => c.label),
     ...(workload.cpuPer !== undefined ? [workload.cpuPer.label] : []),
     'load-gen CPU',
@@ -63,19 +61,27 @@ export function formatTable(workload: Workload, baseline: string, rows: readonly
     'other CPU',
     'runs ok',
   ];
-  const lines = rows.map((row) => [
-    row.target,
-    number(row.headline),
-    ratio(row.ratio),
-    row.target === URING ? ratio(row.ratioNet) : '',
-    row.target === URING && workload.target !== undefined ? `${targetText(workload)} ${targetVerdict(workload, row.ratioNet)}` : '',
-    ...workload.columns.map((c) => number(row.metrics[c.key], c.decimals)),
-    ...(workload.cpuPer !== undefined ? [split(row.cpuPerUser, row.cpuPerSystem)] : []),
-    percent(row.loadCpuPercent),
-    `${percent(row.serverCpuPercent)} (${percent(row.serverUserPercent)}+${percent(row.serverSystemPercent)})`,
-    percent(row.otherCpuPercent),
-    `${row.runs - row.failedRuns}/${row.runs}`,
-  ]);
+  const lines = rows.map((row) => {
+    const mine = workload.targets.filter((t) => t.subject === row.target);
+    // One target reads `>= 5x met`; several name their ratio: `uring/uWS >= 1x met, uring/ws >= 5x NOT MET`.
+    const verdicts = mine.map((t) => {
+      const text = `${targetText(workload, t)} ${targetVerdict(workload, t, row.ratios[t.against] ?? NaN)}`;
+      return workload.targets.length > 1 ? `${t.label} ${text}` : text;
+    });
+    return [
+      row.target,
+      number(row.headline),
+      ...workload.compare.map((other) => ratio(row.ratios[other] ?? NaN)),
+      ...extra.map((t) => (t.subject === row.target ? ratio(row.ratios[t.against] ?? NaN) : '')),
+      ...(hasTargets ? [verdicts.join(', ')] : []),
+      ...workload.columns.map((c) => number(row.metrics[c.key], c.decimals)),
+      ...(workload.cpuPer !== undefined ? [split(row.cpuPerUser, row.cpuPerSystem)] : []),
+      percent(row.loadCpuPercent),
+      `${percent(row.serverCpuPercent)} (${percent(row.serverUserPercent)}+${percent(row.serverSystemPercent)})`,
+      percent(row.otherCpuPercent),
+      `${row.runs - row.failedRuns}/${row.runs}`,
+    ];
+  });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => line[i].length)));
   const render = (cells: string[]): string =>
     cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();

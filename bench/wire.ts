@@ -21,6 +21,14 @@ export const PacketIds = {
   COUNT: 3,
 } as const;
 
+/**
+ * Where every WebSocket server under test listens (ringport/websocket/*,
+ * uWebSockets.js, ws). One binary message carries one packet: its body is a
+ * framed packet's body (u16 LE packet id | payload), so the packets above
+ * are the same over both protocols.
+ */
+export const WEBSOCKET_PATH = '/play';
+
 /** Writes the 6-byte header of a frame whose payload is `payloadBytes` long; returns where the payload starts. */
 export function writeHeader(buf: Buffer, offset: number, packetId: number, payloadBytes: number): number {
   buf.writeUInt32LE(PACKET_ID_BYTES + payloadBytes, offset);

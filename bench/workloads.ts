@@ -1,9 +1,41 @@
+import { WEBSOCKET_PATH } from './wire';
+
 /**
- * The workloads the orchestrator knows: which load generator plays them and
- * how to print what it measured. A new workload is one entry here, one mode
- * of the C load generator (bench/loadgen/loadgen.c) and, optionally, a JS
- * load generator in bench/load/.
+ * The workloads the orchestrator knows: which load generator plays them, which
+ * rows they compare and how to print what they measured. A new workload is one
+ * entry here, one mode of the C load generator (bench/loadgen/loadgen.c) and,
+ * optionally, a JS load generator in bench/load/.
  */
+
+/** The wire protocol a workload speaks, and so which rows (servers) play it. */
+export type Protocol = 'framed' | 'websocket';
+
+// The rows (see bench/server.ts); `ringport/<backend>` and `ringport/websocket/<backend>` exist for each backend that loads.
+export const NODE_NET = 'node:net';
+export const C_EPOLL = 'c:epoll';
+export const URING = 'ringport/uring';
+export const NET = 'ringport/net';
+export const WS_URING = 'ringport/websocket/uring';
+export const UWS = 'uWebSockets.js';
+export const WS = 'ws';
+
+/** The framed rows and the WebSocket rows for the backends that load here. */
+export function rowsFor(backends: readonly string[]): Record<Protocol, string[]> {
+  return {
+    framed: [...backends.map((kind) => `ringport/${kind}`), NODE_NET, C_EPOLL],
+    websocket: [...backends.map((kind) => `ringport/websocket/${kind}`), UWS, WS],
+  };
+}
+
+export function protocolOf(row: string): Protocol {
+  return row.startsWith('ringport/websocket/') || row === UWS || row === WS ? 'websocket' : 'framed';
+}
+
+/** The heading the verdicts of each protocol's targets are printed under. */
+export const TARGET_GROUPS: Record<Protocol, string> = {
+  framed: 'issue 3 targets (ringport/uring against ringport/net, same run)',
+  websocket: 'issue 10 targets (ringport/websocket/uring against uWebSockets.js and ws, same run)',
+};
 export interface Column {
   /** A key of `LoadResult.metrics`, or `rate` for `LoadResult.rate`. */
   readonly key: string;
@@ -14,9 +46,15 @@ export interface Column {
   readonly decimals?: number;
 }
 
-/** One of issue 3's targets for `uring` against the `net` backend, on this workload's headline. */
+/** A target on this workload's headline: one row's against another's, in the same run. */
 export interface Target {
-  /** uring's headline over net's must be at least this (higher is better) or at most / under it (lower is better). */
+  /** The row held to the target. */
+  readonly subject: string;
+  /** The row it is measured against. */
+  readonly against: string;
+  /** The ratio's short name in the table and the verdicts, e.g. `uring/net`. */
+  readonly label: string;
+  /** subject's headline over against's must be at least this (higher is better) or at most / under it (lower is better). */
   readonly ratio: number;
   /** `<` for a strict bound (a lower p99, whatever the amount). */
   readonly strict?: boolean;
@@ -24,6 +62,7 @@ export interface Target {
 
 export interface Workload {
   readonly name: string;
+  readonly protocol: Protocol;
   /** One line saying what is measured and with what parameters. */
   readonly title: string;
   /**
@@ -44,8 +83,23 @@ export interface Workload {
   readonly columns: readonly Column[];
   /** Server CPU time per unit of `LoadResult.rate`, user + system apart, e.g. µs per frame. */
   readonly cpuPer?: { readonly label: string; readonly scale: number };
-  readonly target?: Target;
+  /** Rows every row's headline is divided by, a `vs <row>` column each; the first is the baseline. */
+  readonly compare: readonly string[];
+  readonly targets: readonly Target[];
 }
+
+/** Issue 3's target for uring against net on a framed workload. */
+function uringOverNet(ratio: number, strict?: boolean): Target[] {
+  return [{ subject: URING, against: NET, label: 'uring/net', ratio, strict }];
+}
+
+/** Issue 10's: ringport/websocket on uring at least as good as uWebSockets.js and, where given, `wsRatio` times ws. */
+function webSocketTargets(wsRatio: number | undefined): Target[] {
+  const targets: Target[] = [{ subject: WS_URING, against: UWS, label: 'uring/uWS', ratio: 1 }];
+  if (wsRatio !== undefined) targets.push({ subject: WS_URING, against: WS, label: 'uring/ws', ratio: wsRatio });
+  return targets;
+}
+
 
 /** The fixed offered load of `echo-fixed`, in frames per second over all connections. */
 export const FIXED_RATE = 50_000;
@@ -72,6 +126,7 @@ export function withFixedRate(workload: Workload, rate: number): Workload {
 export const workloads: readonly Workload[] = [
   {
     name: 'echo',
+    protocol: 'framed',
     title: 'echo: 100 connections x 16 frames in flight, 32-byte payload, echoed back',
     kind: 'traffic',
     script: 'load/echo.ts',
@@ -85,10 +140,12 @@ export const workloads: readonly Workload[] = [
       { key: 'gaps', label: 'gaps', combine: 'sum' },
     ],
     cpuPer: { label: 'server µs/frame usr+sys', scale: 1e6 },
-    target: { ratio: 5 },
+    compare: [NODE_NET],
+    targets: uringOverNet(5),
   },
   {
     name: 'broadcast',
+    protocol: 'framed',
     title: 'broadcast: 1 sender, 500 receivers, 64-byte payload, 256 frames in flight',
     kind: 'traffic',
     script: 'load/broadcast.ts',
@@ -101,10 +158,12 @@ export const workloads: readonly Workload[] = [
       { key: 'gaps', label: 'gaps', combine: 'sum' },
     ],
     cpuPer: { label: 'server ns/delivery usr+sys', scale: 1e9 },
-    target: { ratio: 40 },
+    compare: [NODE_NET],
+    targets: uringOverNet(40),
   },
   {
     name: 'echo-fixed',
+    protocol: 'framed',
     title: fixedTitle(FIXED_RATE),
     kind: 'traffic',
     cArgs: ['echo-fixed', '--connections', '100', '--rate', String(FIXED_RATE), '--tick-us', String(FIXED_TICK_US), '--payload', '32'],
@@ -120,10 +179,12 @@ export const workloads: readonly Workload[] = [
       { key: 'gaps', label: 'gaps', combine: 'sum' },
     ],
     cpuPer: { label: 'server µs/frame usr+sys', scale: 1e6 },
-    target: { ratio: 1, strict: true },
+    compare: [NODE_NET],
+    targets: uringOverNet(1, true),
   },
   {
     name: 'conns',
+    protocol: 'framed',
     title: `conns: ${IDLE_CONNECTIONS.toLocaleString('en-US')} idle connections; server RSS growth per connection (after GC)`,
     kind: 'memory',
     cArgs: ['conns', '--connections', String(IDLE_CONNECTIONS), '--warm-connections', '500'],
@@ -133,10 +194,68 @@ export const workloads: readonly Workload[] = [
     columns: [
       { key: 'heapPerConn', label: 'JS heap B/conn', combine: 'median' },
       { key: 'externalPerConn', label: 'external B/conn', combine: 'median' },
+      { key: 'mallocPerConn', label: 'malloc B/conn', combine: 'median' },
       { key: 'rssBeforeMiB', label: 'RSS before MiB', combine: 'median' },
       { key: 'rssAfterMiB', label: 'RSS after MiB', combine: 'median' },
       { key: 'connectMs', label: 'connect ms', combine: 'median' },
     ],
-    target: { ratio: 0.4 },
+    compare: [NODE_NET],
+    targets: uringOverNet(0.4),
+  },
+  // WebSocket (RFC 6455) at /play: the same packets, one binary message each (u16 LE id | payload), client frames masked.
+  {
+    name: 'ws-echo',
+    protocol: 'websocket',
+    title: 'ws-echo: 100 connections x 16 masked 32-byte messages in flight (packet id + 30-byte payload), echoed back',
+    kind: 'traffic',
+    cArgs: ['echo', '--ws', WEBSOCKET_PATH, '--connections', '100', '--in-flight', '16', '--payload', '30'],
+    unit: 'frames/s',
+    headline: 'rate',
+    better: 'higher',
+    columns: [
+      { key: 'p50Us', label: 'p50 µs', combine: 'median' },
+      { key: 'p99Us', label: 'p99 µs', combine: 'median' },
+      { key: 'gaps', label: 'gaps', combine: 'sum' },
+    ],
+    cpuPer: { label: 'server µs/frame usr+sys', scale: 1e6 },
+    compare: [UWS, WS],
+    targets: webSocketTargets(5),
+  },
+  {
+    name: 'ws-broadcast',
+    protocol: 'websocket',
+    title: 'ws-broadcast: 1 sender, 500 receivers, 64-byte messages (packet id + 62-byte payload), 256 in flight',
+    kind: 'traffic',
+    cArgs: ['broadcast', '--ws', WEBSOCKET_PATH, '--receivers', '500', '--window', '256', '--payload', '62'],
+    unit: 'deliveries/s',
+    headline: 'rate',
+    better: 'higher',
+    columns: [
+      { key: 'broadcastsPerSec', label: 'broadcasts/s', combine: 'median' },
+      { key: 'gaps', label: 'gaps', combine: 'sum' },
+    ],
+    cpuPer: { label: 'server ns/delivery usr+sys', scale: 1e9 },
+    compare: [UWS, WS],
+    targets: webSocketTargets(5),
+  },
+  {
+    name: 'ws-conns',
+    protocol: 'websocket',
+    title: `ws-conns: ${IDLE_CONNECTIONS.toLocaleString('en-US')} idle WebSocket connections (upgraded); server RSS growth per connection (after GC)`,
+    kind: 'memory',
+    cArgs: ['conns', '--ws', WEBSOCKET_PATH, '--connections', String(IDLE_CONNECTIONS), '--warm-connections', '500'],
+    unit: 'bytes/conn',
+    headline: 'rate',
+    better: 'lower',
+    columns: [
+      { key: 'heapPerConn', label: 'JS heap B/conn', combine: 'median' },
+      { key: 'externalPerConn', label: 'external B/conn', combine: 'median' },
+      { key: 'mallocPerConn', label: 'malloc B/conn', combine: 'median' },
+      { key: 'rssBeforeMiB', label: 'RSS before MiB', combine: 'median' },
+      { key: 'rssAfterMiB', label: 'RSS after MiB', combine: 'median' },
+      { key: 'connectMs', label: 'connect ms', combine: 'median' },
+    ],
+    compare: [UWS, WS],
+    targets: webSocketTargets(undefined),
   },
 ];

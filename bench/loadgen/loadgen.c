@@ -8,8 +8,23 @@
  *   loadgen echo-fixed --port P [--connections 100] [--rate 100000] [--tick-us 100] [--payload 32]
  *   loadgen broadcast  --port P [--receivers 500] [--window 256] [--payload 64]
  *   loadgen conns      --port P [--connections 10000] [--warm-connections 500] [--hold-ms 5000]
- *   common: [--warmup-ms 1000] [--duration-ms 5000]
+ *   common: [--warmup-ms 1000] [--duration-ms 5000] [--ws /path]
  *   loadgen serve      (not a load generator: the reference server `c:epoll`, see run_serve)
+ *   loadgen selftest   (checks SHA-1 and base64 against known vectors; the runner calls it after a build)
+ *
+ * `--ws /path` plays the same workload over WebSocket (RFC 6455) instead of
+ * the framed protocol: each connection opens with an HTTP upgrade to /path
+ * (the 101 and Sec-WebSocket-Accept checked, with a SHA-1 and base64 of this
+ * file's own), and one binary message carries one packet, its body the framed
+ * body (u16 LE packet id | payload). Frames this side sends are masked with a
+ * fresh key each (section 5.3); the server's are parsed with 2-, 4- and
+ * 10-byte headers and must be unmasked. Mask and handshake keys come from
+ * splitmix64 seeded from /dev/urandom: RFC 6455 asks a browser for keys an
+ * attacker cannot predict, which guards proxies against cache poisoning by
+ * hostile page scripts; a load generator on loopback has no such adversary,
+ * and a fast generator keeps masking off its critical path. Every check of
+ * the framed modes (sequence, loss, order, unexpected or malformed frames)
+ * applies unchanged.
  *
  * It talks to bench/run.ts the way the JS load generators do over IPC, but as
  * JSON lines on stdout ({"type":"window-start"}, {"type":"window-end"},
@@ -51,7 +66,8 @@
 #define ID_COUNT 3
 /* The largest payload this program sends, and so the largest frame it expects back. */
 #define MAX_PAYLOAD 1024
-#define MAX_FRAME (HEADER_BYTES + MAX_PAYLOAD)
+/* The largest frame either protocol carries: a WebSocket header is up to 14 bytes (10 + a mask key). */
+#define MAX_FRAME (14 + 2 + MAX_PAYLOAD)
 /* One read takes up to this much: at 70-byte frames, over 3,700 deliveries per system call. */
 #define READ_BYTES (256 * 1024)
 /* Bytes a socket may hold back in this process when the kernel refuses them (rare; bounded). */
@@ -60,6 +76,9 @@
 #define CONNECT_BATCH 250
 #define CONNECT_TIMEOUT_MS 10000
 #define SETTLE_TIMEOUT_MS 5000
+
+/* The WebSocket path with --ws; NULL for the framed protocol. */
+static const char *ws_path;
 
 #define EV_STDIN UINT64_MAX
 #define EV_TIMER (UINT64_MAX - 1)
@@ -108,6 +127,223 @@ static inline uint64_t rd64(const uint8_t *p) {
 static inline void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static inline void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* ------------------------------------------- randomness, SHA-1 and base64 */
+
+/*
+ * splitmix64, seeded once from /dev/urandom: mask keys (one per frame sent)
+ * and handshake keys. Not a CSPRNG; see the top of this file for why that is
+ * fine here.
+ */
+static uint64_t rng_state;
+
+static void rng_seed(void) {
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || read(fd, &rng_state, sizeof(rng_state)) != (ssize_t)sizeof(rng_state)) die("cannot read /dev/urandom");
+  close(fd);
+}
+
+static inline uint64_t rng_next(void) {
+  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static inline uint32_t rol32(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+/* One 64-byte block of SHA-1 (FIPS 180-4, section 6.1.2). */
+static void sha1_block(uint32_t h[5], const uint8_t *p) {
+  uint32_t w[80];
+  for (int i = 0; i < 16; i++) w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+  for (int i = 16; i < 80; i++) w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+  uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+  for (int i = 0; i < 80; i++) {
+    uint32_t f, k;
+    if (i < 20) f = (b & c) | (~b & d), k = 0x5a827999;
+    else if (i < 40) f = b ^ c ^ d, k = 0x6ed9eba1;
+    else if (i < 60) f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdc;
+    else f = b ^ c ^ d, k = 0xca62c1d6;
+    uint32_t t = rol32(a, 5) + f + e + k + w[i];
+    e = d, d = c, c = rol32(b, 30), b = a, a = t;
+  }
+  h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+}
+
+/* SHA-1 of n bytes: whole blocks, then the tail padded with 0x80, zeros and the bit length (big-endian). */
+static void sha1(const uint8_t *msg, size_t n, uint8_t out[20]) {
+  uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) sha1_block(h, msg + i);
+  uint8_t tail[128] = {0};
+  size_t rest = n - i, blocks = rest + 1 + 8 <= 64 ? 1 : 2;
+  memcpy(tail, msg + i, rest);
+  tail[rest] = 0x80;
+  for (int j = 0; j < 8; j++) tail[blocks * 64 - 1 - j] = (uint8_t)(((uint64_t)n * 8) >> (8 * j));
+  for (size_t b = 0; b < blocks; b++) sha1_block(h, tail + 64 * b);
+  for (int j = 0; j < 20; j++) out[j] = (uint8_t)(h[j / 4] >> (24 - 8 * (j % 4)));
+}
+
+/* Standard base64 with padding; `out` gets 4 * ceil(n / 3) characters and a NUL. */
+static void base64(const uint8_t *in, size_t n, char *out) {
+  static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+    *out++ = digits[v >> 18 & 63];
+    *out++ = digits[v >> 12 & 63];
+    *out++ = i + 1 < n ? digits[v >> 6 & 63] : '=';
+    *out++ = i + 2 < n ? digits[v & 63] : '=';
+  }
+  *out = '\0';
+}
+
+/* RFC 6455 section 1.3: Sec-WebSocket-Accept = base64(SHA-1(key + this GUID)). */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+static void ws_accept_for(const char *key, char out[29]) {
+  char joined[128];
+  int n = snprintf(joined, sizeof(joined), "%s%s", key, WS_GUID);
+  uint8_t digest[20];
+  sha1((const uint8_t *)joined, (size_t)n, digest);
+  base64(digest, 20, out);
+}
+
+/* ------------------------------------------------------ frames on the wire */
+
+/*
+ * Framed: u32 LE length | body. WebSocket, this side to the server: FIN +
+ * opcode, the mask bit and a 7-bit length (or 126 and a u16 BE), the 4-byte
+ * mask key, then the body XORed with it. The body is the same in both: u16 LE
+ * packet id | payload.
+ */
+#define WS_BINARY 0x2
+#define WS_CLOSE 0x8
+#define WS_PING 0x9
+#define WS_PONG 0xa
+
+/* Bytes before the body of a frame this side sends. */
+static inline size_t frame_prefix(size_t body_len) { return ws_path == NULL ? 4 : (body_len < 126 ? 2 : 4) + 4; }
+
+/* Writes the prefix of a frame this side sends, all but a WebSocket frame's mask key (see seal). */
+static void write_prefix(uint8_t *frame, size_t body_len, int opcode) {
+  if (ws_path == NULL) {
+    wr32(frame, (uint32_t)body_len);
+    return;
+  }
+  frame[0] = (uint8_t)(0x80 | opcode);
+  if (body_len < 126) {
+    frame[1] = (uint8_t)(0x80 | body_len);
+  } else {
+    frame[1] = 0x80 | 126;
+    frame[2] = (uint8_t)(body_len >> 8);
+    frame[3] = (uint8_t)body_len;
+  }
+}
+
+/* WebSocket: a fresh mask key for a frame whose body is written in full, and the body masked with it. */
+static inline void seal(uint8_t *frame, size_t prefix, size_t body_len) {
+  if (ws_path == NULL) return;
+  uint32_t key = (uint32_t)rng_next();
+  uint8_t *k = frame + prefix - 4, *p = frame + prefix;
+  memcpy(k, &key, 4);
+  size_t i = 0;
+  /* Four bytes at a time: the key's bytes in memory order line up with the body's. */
+  for (; i + 4 <= body_len; i += 4) {
+    uint32_t v;
+    memcpy(&v, p + i, 4);
+    v ^= key;
+    memcpy(p + i, &v, 4);
+  }
+  for (; i < body_len; i++) p[i] ^= k[i & 3];
+}
+
+/*
+ * The next frame from the server in p[0, avail). Returns its whole length,
+ * with the body at p + *body_at, *body_len long, and its opcode (always
+ * WS_BINARY when framed); 0 while it has not all arrived; -1 when it is
+ * malformed. WebSocket frames from a server are never masked (section 5.1),
+ * have no reserved bit set (no extension was agreed) and, here, are never
+ * fragmented: every message these servers send is one short frame. Lengths
+ * use the 2-, 4- or 10-byte header (7-bit, 16-bit or 64-bit length).
+ */
+static inline long next_frame(const uint8_t *p, size_t avail, uint32_t *body_at, uint32_t *body_len, int *opcode) {
+  if (ws_path == NULL) {
+    if (avail < 4) return 0;
+    uint32_t len = rd32(p);
+    if (len < 2 || len > 2 + MAX_PAYLOAD) return -1;
+    if (avail < 4 + (size_t)len) return 0;
+    *body_at = 4;
+    *body_len = len;
+    *opcode = WS_BINARY;
+    return 4 + (long)len;
+  }
+  if (avail < 2) return 0;
+  uint8_t b0 = p[0], b1 = p[1];
+  if ((b0 & 0xf0) != 0x80 || (b1 & 0x80) != 0) return -1;
+  int op = b0 & 0x0f;
+  if (op != WS_BINARY && op != WS_CLOSE && op != WS_PING && op != WS_PONG) return -1;
+  uint64_t len = b1 & 0x7f;
+  uint32_t at = 2;
+  if (len == 126) {
+    if (avail < 4) return 0;
+    len = (uint64_t)p[2] << 8 | p[3];
+    at = 4;
+  } else if (len == 127) {
+    if (avail < 10) return 0;
+    len = 0;
+    for (int j = 0; j < 8; j++) len = len << 8 | p[2 + j];
+    at = 10;
+  }
+  if (len > 2 + MAX_PAYLOAD || (op == WS_BINARY && len < 2) || (op != WS_BINARY && len > 125)) return -1;
+  if (avail < at + len) return 0;
+  *body_at = at;
+  *body_len = (uint32_t)len;
+  *opcode = op;
+  return (long)(at + len);
+}
+
+static void emit_line(const char *line);
+
+/* selftest: the handshake's hash and encoding against known answers (FIPS 180 examples, RFC 6455 section 1.3). */
+static int run_selftest(void) {
+  static const struct {
+    const char *in, *hex;
+  } vectors[] = {
+      {"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+      {"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+      {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
+      {"The quick brown fox jumps over the lazy dog", "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"},
+  };
+  for (size_t v = 0; v < sizeof(vectors) / sizeof(vectors[0]); v++) {
+    uint8_t d[20];
+    char hex[41];
+    sha1((const uint8_t *)vectors[v].in, strlen(vectors[v].in), d);
+    for (int j = 0; j < 20; j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
+    if (strcmp(hex, vectors[v].hex) != 0) die("selftest: SHA-1('%s') = %s, expected %s", vectors[v].in, hex, vectors[v].hex);
+  }
+  /* 1,000,000 x 'a' exercises many whole blocks. */
+  uint8_t *million = malloc(1000000);
+  if (million == NULL) die("out of memory");
+  memset(million, 'a', 1000000);
+  uint8_t d[20];
+  char hex[41];
+  sha1(million, 1000000, d);
+  free(million);
+  for (int j = 0; j < 20; j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
+  if (strcmp(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f") != 0) die("selftest: SHA-1 of a million 'a' = %s", hex);
+  char b64[16];
+  base64((const uint8_t *)"f", 1, b64);
+  if (strcmp(b64, "Zg==") != 0) die("selftest: base64('f') = %s", b64);
+  base64((const uint8_t *)"fo", 2, b64);
+  if (strcmp(b64, "Zm8=") != 0) die("selftest: base64('fo') = %s", b64);
+  base64((const uint8_t *)"foobar", 6, b64);
+  if (strcmp(b64, "Zm9vYmFy") != 0) die("selftest: base64('foobar') = %s", b64);
+  char accept[29];
+  ws_accept_for("dGhlIHNhbXBsZSBub25jZQ==", accept);
+  if (strcmp(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != 0) die("selftest: the RFC 6455 example key gives %s", accept);
+  emit_line("{\"type\":\"selftest\",\"ok\":true}");
+  return 0;
+}
 
 /* ------------------------------------------------------------- histogram */
 
@@ -172,7 +408,7 @@ static long flag_long(const char *name, const char *value, long min, long max) {
 
 static options parse(int argc, char **argv) {
   options o = {0};
-  if (argc < 2) die("usage: loadgen echo|echo-fixed|broadcast|conns --port P [flags] (see the top of loadgen.c)");
+  if (argc < 2) die("usage: loadgen echo|echo-fixed|broadcast|conns --port P [--ws /path] [flags] (see the top of loadgen.c)");
   o.mode = argv[1];
   o.warmup_ms = 1000;
   o.duration_ms = 5000;
@@ -201,9 +437,13 @@ static options parse(int argc, char **argv) {
     else if (!strcmp(name, "window")) o.window = flag_long(name, v, 1, 1 << 20);
     else if (!strcmp(name, "warm-connections")) o.warm_connections = flag_long(name, v, 0, 10000);
     else if (!strcmp(name, "hold-ms")) o.hold_ms = flag_long(name, v, 0, 600000);
-    else die("unknown flag --%s", name);
+    else if (!strcmp(name, "ws")) {
+      if (v[0] != '/' || strlen(v) > 200 || strpbrk(v, " \r\n") != NULL) die("--ws takes a path such as /play, got '%s'", v);
+      ws_path = v;
+    } else die("unknown flag --%s", name);
   }
-  if (o.port == 0 && strcmp(o.mode, "serve") != 0) die("--port is required");
+  if (ws_path != NULL && (!strcmp(o.mode, "serve") || !strcmp(o.mode, "selftest"))) die("--ws is for the load-generating modes");
+  if (o.port == 0 && strcmp(o.mode, "serve") != 0 && strcmp(o.mode, "selftest") != 0) die("--port is required");
   return o;
 }
 
@@ -283,6 +523,11 @@ typedef struct {
   /* Bytes the kernel did not take yet. */
   uint8_t *out;
   uint32_t out_len, out_cap;
+  /* WebSocket: the server's answer to the upgrade so far, while it is awaited, and what it must accept with. */
+  int handshaking;
+  uint8_t *hs;
+  uint32_t hs_len;
+  char accept[29];
 } conn;
 
 static int ep = -1;
@@ -290,7 +535,7 @@ static conn *conns;
 static long nconns;
 static uint8_t *rbuf; /* MAX_FRAME of room for a carried frame start, then READ_BYTES */
 static int stdin_is_pipe;
-static uint64_t unexpected_frames, unexpected_closes, protocol_errors;
+static uint64_t unexpected_frames, unexpected_closes, protocol_errors, close_frames, pings_answered;
 static int running = 1; /* until the end of the measured window */
 
 static void set_nodelay(int fd) {
@@ -301,6 +546,88 @@ static void set_nodelay(int fd) {
 static void ep_ctl(int op, int fd, uint32_t events, uint64_t data) {
   struct epoll_event ev = {.events = events, .data.u64 = data};
   if (epoll_ctl(ep, op, fd, &ev) < 0 && op != EPOLL_CTL_DEL) die("epoll_ctl: %s", strerror(errno));
+}
+
+/* Room for the server's answer to an upgrade: a 101 head is about 130 bytes; a refusal's body is cut here. */
+#define HANDSHAKE_BYTES 4096
+
+/* WebSocket: sends the opening handshake (section 4.1) on a connection that has just connected. */
+static void ws_handshake_start(conn *c, int port) {
+  uint8_t raw[16];
+  uint64_t r0 = rng_next(), r1 = rng_next();
+  memcpy(raw, &r0, 8);
+  memcpy(raw + 8, &r1, 8);
+  char key[25];
+  base64(raw, 16, key);
+  ws_accept_for(key, c->accept);
+  char request[512];
+  int n = snprintf(request, sizeof(request),
+                   "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                   ws_path, port, key);
+  if (send(c->fd, request, (size_t)n, MSG_NOSIGNAL) != n) die("sending the WebSocket upgrade: %s", strerror(errno));
+  c->hs = malloc(HANDSHAKE_BYTES);
+  if (c->hs == NULL) die("out of memory");
+  c->hs_len = 0;
+  c->handshaking = 1;
+}
+
+/*
+ * WebSocket: reads the server's answer to the upgrade. Returns 1 once it has
+ * all arrived and is a 101 with the right Sec-WebSocket-Accept, 0 while more
+ * is to come; anything else ends the program, saying what the server said.
+ * Bytes right behind the answer (frames a server sent at once) go to the
+ * connection's carry, where its first read will find them.
+ */
+static int ws_handshake_read(conn *c, int port) {
+  ssize_t n = recv(c->fd, c->hs + c->hs_len, HANDSHAKE_BYTES - 1 - c->hs_len, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+  if (n <= 0) {
+    c->hs[c->hs_len] = '\0';
+    die("127.0.0.1:%d%s closed the connection during the WebSocket handshake (%s)%s%s", port, ws_path, n == 0 ? "EOF" : strerror(errno),
+        c->hs_len > 0 ? "; it said: " : "", (char *)c->hs);
+  }
+  c->hs_len += (uint32_t)n;
+  c->hs[c->hs_len] = '\0';
+  uint8_t *end = memmem(c->hs, c->hs_len, "\r\n\r\n", 4);
+  if (end == NULL) {
+    if (c->hs_len == HANDSHAKE_BYTES - 1) die("the answer to the WebSocket upgrade has no end of head within %d bytes", HANDSHAKE_BYTES);
+    return 0;
+  }
+  size_t head = (size_t)(end - c->hs) + 4;
+  char *text = (char *)c->hs;
+  if (strncmp(text, "HTTP/1.1 101", 12) != 0 || (text[12] != ' ' && text[12] != '\r')) {
+    die("the WebSocket upgrade to 127.0.0.1:%d%s was refused: %s", port, ws_path, text);
+  }
+  *end = '\0';
+  const char *value = NULL;
+  for (char *line = strstr(text, "\r\n"); line != NULL; line = strstr(line, "\r\n")) {
+    line += 2;
+    if (strncasecmp(line, "Sec-WebSocket-Accept:", 21) == 0) {
+      value = line + 21;
+      break;
+    }
+  }
+  if (value == NULL) die("the server's 101 has no Sec-WebSocket-Accept: %s", text);
+  while (*value == ' ' || *value == '\t') value++;
+  size_t len = strcspn(value, " \t\r");
+  if (len != 28 || memcmp(value, c->accept, 28) != 0) {
+    die("Sec-WebSocket-Accept is '%.*s', expected '%s' (base64 of SHA-1 of the key and the GUID)", (int)len, value, c->accept);
+  }
+  size_t rest = c->hs_len - head;
+  if (rest > 0) {
+    if (c->carry == NULL || rest > MAX_FRAME) {
+      /* conns holds no carry: a server that speaks first to an idle connection is counted, as a framed one would be. */
+      unexpected_frames++;
+    } else {
+      memcpy(c->carry, c->hs + head, rest);
+      c->carry_len = (uint32_t)rest;
+    }
+  }
+  free(c->hs);
+  c->hs = NULL;
+  c->handshaking = 0;
+  return 1;
 }
 
 /* Opens connections [from, to) to 127.0.0.1:port and waits until every one is up. */
@@ -323,12 +650,19 @@ static void connect_range(long from, long to, int port, int nodelay) {
   uint64_t deadline = now_ns() + CONNECT_TIMEOUT_MS * 1000000ull;
   struct epoll_event evs[MAX_EVENTS];
   while (pending > 0) {
-    if (now_ns() > deadline) die("%ld connections to 127.0.0.1:%d still pending after %d ms", pending, port, CONNECT_TIMEOUT_MS);
+    if (now_ns() > deadline) {
+      die("%ld connections to 127.0.0.1:%d still %s after %d ms", pending, port, ws_path != NULL ? "connecting or upgrading" : "pending",
+          CONNECT_TIMEOUT_MS);
+    }
     int n = epoll_wait(ep, evs, MAX_EVENTS, 100);
     for (int k = 0; k < n; k++) {
       uint64_t i = evs[k].data.u64;
       if (i == EV_STDIN || i == EV_TIMER || (long)i < from || (long)i >= to) continue;
       conn *c = &conns[i];
+      if (c->handshaking) {
+        if (ws_handshake_read(c, port)) pending--;
+        continue;
+      }
       if (!c->connecting) continue;
       c->connecting = 0;
       int err = 0;
@@ -336,7 +670,9 @@ static void connect_range(long from, long to, int port, int nodelay) {
       getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0) die("connect to 127.0.0.1:%d: %s", port, strerror(err));
       ep_ctl(EPOLL_CTL_MOD, c->fd, EPOLLIN, i);
-      pending--;
+      /* WebSocket: the connection counts as up once the upgrade is through. */
+      if (ws_path != NULL) ws_handshake_start(c, port);
+      else pending--;
     }
   }
 }
@@ -392,6 +728,27 @@ static void conn_flush(conn *c, uint64_t index) {
 }
 
 /*
+ * WebSocket: a control frame from the server inside a traffic workload. A
+ * ping is answered with a pong carrying its payload (section 5.5.2), masked
+ * like every frame this side sends; a pong is ignored; a close frame means
+ * the server is closing the connection, which no workload expects.
+ */
+static void ws_control(conn *c, uint64_t index, int opcode, const uint8_t *body, uint32_t len) {
+  if (opcode == WS_PING) {
+    uint8_t frame[6 + 125];
+    if (len > 125) len = 125; /* next_frame refuses longer control frames already */
+    write_prefix(frame, len, WS_PONG);
+    memcpy(frame + 6, body, len);
+    seal(frame, 6, len);
+    conn_send(c, index, frame, 6 + len);
+    pings_answered++;
+  } else if (opcode == WS_CLOSE) {
+    close_frames++;
+    c->closed = 1;
+  }
+}
+
+/*
  * Reads once from a connection into rbuf, behind the carried start of a
  * straddling frame. Returns the end of the valid bytes in rbuf (frames start
  * at 0), 0 when there was nothing to read, and marks the connection closed on
@@ -435,19 +792,23 @@ static void alloc_carries(void) {
  * have nothing else in flight). Returns -1 when no answer comes in time.
  */
 static long query_count(conn *c, int timeout_ms) {
-  uint8_t frame[HEADER_BYTES];
-  wr32(frame, 2);
-  wr16(frame + 4, ID_COUNT);
-  if (send(c->fd, frame, sizeof(frame), MSG_NOSIGNAL) != (ssize_t)sizeof(frame)) die("send COUNT: %s", strerror(errno));
+  uint8_t frame[16];
+  size_t prefix = frame_prefix(2);
+  write_prefix(frame, 2, WS_BINARY);
+  wr16(frame + prefix, ID_COUNT);
+  seal(frame, prefix, 2);
+  if (send(c->fd, frame, prefix + 2, MSG_NOSIGNAL) != (ssize_t)(prefix + 2)) die("send COUNT: %s", strerror(errno));
+  /* The reply's body is the id and a u32; its header 4 bytes framed, 2 over WebSocket. */
+  size_t want = (ws_path == NULL ? 4 : 2) + 6;
   uint8_t reply[16];
   size_t got = 0;
   uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-  while (got < 10) {
+  while (got < want) {
     long left = (long)((deadline - now_ns()) / 1000000);
     if ((int64_t)(deadline - now_ns()) <= 0) return -1;
     struct pollfd p = {.fd = c->fd, .events = POLLIN};
     if (poll(&p, 1, (int)(left < 1 ? 1 : left)) <= 0) continue;
-    ssize_t n = recv(c->fd, reply + got, 10 - got, MSG_DONTWAIT);
+    ssize_t n = recv(c->fd, reply + got, want - got, MSG_DONTWAIT);
     if (n == 0) die("the server closed the control connection");
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
@@ -455,8 +816,13 @@ static long query_count(conn *c, int timeout_ms) {
     }
     got += (size_t)n;
   }
-  if (rd32(reply) != 6 || rd16(reply + 4) != ID_COUNT) die("unexpected reply to COUNT (length %u, id %u)", rd32(reply), rd16(reply + 4));
-  return (long)rd32(reply + 6);
+  uint32_t at = 0, len = 0;
+  int opcode = 0;
+  long whole = next_frame(reply, got, &at, &len, &opcode);
+  if (whole != (long)want || opcode != WS_BINARY || len != 6 || rd16(reply + at) != ID_COUNT) {
+    die("unexpected reply to COUNT (%zu bytes, first 0x%02x 0x%02x)", got, reply[0], reply[1]);
+  }
+  return (long)rd32(reply + at + 2);
 }
 
 /*
@@ -537,6 +903,7 @@ static void common_errors(void) {
   if (unexpected_frames > 0) add_error("%llu unexpected frames", (unsigned long long)unexpected_frames);
   if (unexpected_closes > 0) add_error("%llu connections closed by the server during the run", (unsigned long long)unexpected_closes);
   if (protocol_errors > 0) add_error("%llu malformed frames", (unsigned long long)protocol_errors);
+  if (close_frames > 0) add_error("%llu WebSocket close frames from the server", (unsigned long long)close_frames);
 }
 
 static void watch_stdin(void) {
@@ -562,7 +929,8 @@ static void on_stdin(void) {
  */
 typedef struct {
   int fixed;
-  long payload, frame_bytes;
+  /* A frame sent is `prefix` bytes (length, or WebSocket header and mask key), the packet id and the payload. */
+  long payload, prefix, frame_bytes;
   histogram latency;
   int recording;
   uint64_t echoed;
@@ -572,9 +940,16 @@ typedef struct {
 
 static void echo_fill(echo_state *s, conn *c, uint64_t index, uint8_t *p, long n, uint64_t ts) {
   for (long k = 0; k < n; k++, p += s->frame_bytes) {
-    wr64(p + HEADER_BYTES, ts);
-    wr32(p + HEADER_BYTES + 8, c->next_seq++);
-    wr32(p + HEADER_BYTES + 12, (uint32_t)index);
+    uint8_t *body = p + s->prefix;
+    /* Masking scrambled the last use of this slot: a WebSocket frame's body is written in full. */
+    if (ws_path != NULL) {
+      wr16(body, ID_ECHO);
+      memset(body + 2 + 16, 0, (size_t)s->payload - 16);
+    }
+    wr64(body + 2, ts);
+    wr32(body + 2 + 8, c->next_seq++);
+    wr32(body + 2 + 12, (uint32_t)index);
+    seal(p, (size_t)s->prefix, (size_t)(2 + s->payload));
   }
 }
 
@@ -597,16 +972,21 @@ static long echo_read(echo_state *s, uint64_t index) {
   size_t pos = 0;
   long n = 0;
   uint32_t want_len = (uint32_t)(2 + s->payload);
-  while (end - pos >= 4) {
-    uint32_t len = rd32(rbuf + pos);
-    if (len > 2 + MAX_PAYLOAD || len < 2) {
+  for (;;) {
+    uint32_t at, len;
+    int opcode;
+    long whole = next_frame(rbuf + pos, end - pos, &at, &len, &opcode);
+    if (whole < 0) {
       protocol_errors++;
       c->closed = 1;
       return n;
     }
-    if (pos + 4 + len > end) break;
-    const uint8_t *body = rbuf + pos + 4;
-    if (len != want_len || rd16(body) != ID_ECHO || rd32(body + 2 + 12) != (uint32_t)index) {
+    if (whole == 0) break;
+    const uint8_t *body = rbuf + pos + at;
+    if (opcode != WS_BINARY) {
+      ws_control(c, index, opcode, body, len);
+      if (c->closed) return n;
+    } else if (len != want_len || rd16(body) != ID_ECHO || rd32(body + 2 + 12) != (uint32_t)index) {
       unexpected_frames++;
     } else {
       uint32_t seq = rd32(body + 2 + 8);
@@ -615,7 +995,7 @@ static long echo_read(echo_state *s, uint64_t index) {
       if (s->recording) hist_record(&s->latency, now - rd64(body + 2));
       n++;
     }
-    pos += 4 + len;
+    pos += (size_t)whole;
   }
   conn_keep(c, pos, end);
   return n;
@@ -625,7 +1005,8 @@ static int run_echo(const options *o, int fixed) {
   echo_state s = {0};
   s.fixed = fixed;
   s.payload = o->payload < 0 ? 32 : o->payload;
-  s.frame_bytes = HEADER_BYTES + s.payload;
+  s.prefix = (long)frame_prefix((size_t)(2 + s.payload));
+  s.frame_bytes = s.prefix + 2 + s.payload;
   long n = o->connections < 0 ? 100 : o->connections;
   alloc_conns(n);
   alloc_carries();
@@ -635,8 +1016,8 @@ static int run_echo(const options *o, int fixed) {
   if (s.scratch == NULL) die("out of memory");
   /* Headers are written once; only timestamps and sequence numbers change. */
   for (long k = 0; k < s.scratch_frames; k++) {
-    wr32(s.scratch + k * s.frame_bytes, (uint32_t)(2 + s.payload));
-    wr16(s.scratch + k * s.frame_bytes + 4, ID_ECHO);
+    write_prefix(s.scratch + k * s.frame_bytes, (size_t)(2 + s.payload), WS_BINARY);
+    wr16(s.scratch + k * s.frame_bytes + s.prefix, ID_ECHO);
   }
   for (long from = 0; from < n; from += CONNECT_BATCH) connect_range(from, from + CONNECT_BATCH < n ? from + CONNECT_BATCH : n, o->port, 1);
 
@@ -780,7 +1161,8 @@ static int run_echo(const options *o, int fixed) {
 static int run_broadcast(const options *o) {
   long receivers = o->receivers;
   long payload = o->payload < 0 ? 64 : o->payload;
-  long frame_bytes = HEADER_BYTES + payload;
+  long prefix = (long)frame_prefix((size_t)(2 + payload));
+  long frame_bytes = prefix + 2 + payload;
   long window = o->window;
   alloc_conns(receivers + 1);
   alloc_carries();
@@ -796,8 +1178,8 @@ static int run_broadcast(const options *o) {
   uint8_t *frames = calloc((size_t)window, (size_t)frame_bytes);
   if (frames == NULL) die("out of memory");
   for (long k = 0; k < window; k++) {
-    wr32(frames + k * frame_bytes, (uint32_t)(2 + payload));
-    wr16(frames + k * frame_bytes + 4, ID_BROADCAST);
+    write_prefix(frames + k * frame_bytes, (size_t)(2 + payload), WS_BINARY);
+    wr16(frames + k * frame_bytes + prefix, ID_BROADCAST);
   }
   histogram *latency = calloc(1, sizeof(histogram));
   uint64_t delivered = 0; /* by the receivers, not counting the sender's own copies */
@@ -835,9 +1217,16 @@ static int run_broadcast(const options *o) {
       uint32_t first = sender->next_seq, count = min_expected + (uint32_t)window - first;
       uint64_t ts = now_ns();
       for (uint32_t k = 0; k < count; k++) {
-        uint8_t *p = frames + ((first + k) % (uint32_t)window) * frame_bytes + HEADER_BYTES;
+        uint8_t *frame = frames + ((first + k) % (uint32_t)window) * frame_bytes;
+        uint8_t *p = frame + prefix + 2;
+        /* Masking scrambled the last use of this slot: a WebSocket frame's body is written in full. */
+        if (ws_path != NULL) {
+          wr16(frame + prefix, ID_BROADCAST);
+          memset(p, 0, (size_t)payload);
+        }
         wr32(p, first + k);
         wr64(p + 8, ts);
+        seal(frame, (size_t)prefix, (size_t)(2 + payload));
       }
       uint32_t slot = first % (uint32_t)window;
       uint32_t until_wrap = count < (uint32_t)window - slot ? count : (uint32_t)window - slot;
@@ -867,15 +1256,20 @@ static int run_broadcast(const options *o) {
       uint64_t got = 0;
       uint32_t expected = c->expected;
       uint64_t gaps = 0;
-      while (end - pos >= 4) {
-        uint32_t len = rd32(rbuf + pos);
-        if (len > 2 + MAX_PAYLOAD || len < 2) {
+      for (;;) {
+        uint32_t at, len;
+        int opcode;
+        long whole = next_frame(rbuf + pos, end - pos, &at, &len, &opcode);
+        if (whole < 0) {
           protocol_errors++;
           break;
         }
-        if (pos + 4 + len > end) break;
-        const uint8_t *body = rbuf + pos + 4;
-        if (len != want_len || rd16(body) != ID_BROADCAST) {
+        if (whole == 0) break;
+        const uint8_t *body = rbuf + pos + at;
+        if (opcode != WS_BINARY) {
+          ws_control(c, i, opcode, body, len);
+          if (c->closed) break;
+        } else if (len != want_len || rd16(body) != ID_BROADCAST) {
           unexpected_frames++;
         } else {
           uint32_t seq = rd32(body + 2);
@@ -884,7 +1278,7 @@ static int run_broadcast(const options *o) {
           if (recording) hist_record(latency, now - rd64(body + 2 + 8));
           got++;
         }
-        pos += 4 + len;
+        pos += (size_t)whole;
       }
       c->expected = expected;
       c->gaps += gaps;
@@ -987,6 +1381,7 @@ static int run_conns(const options *o) {
     if (!(r < 0 && errno == EAGAIN)) dead++;
   }
   long reported = query_count(control, 10000);
+  common_errors();
   if (dead > 0) add_error("%ld of %ld connections were closed or sent something while idle", dead, n);
   if (reported != n) add_error("the server reports %ld connections, expected %ld", reported, n);
   for (long i = 0; i < n; i++) close_conn(&conns[i], 1);
@@ -1198,6 +1593,8 @@ int main(int argc, char **argv) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+  if (!strcmp(o.mode, "selftest")) return run_selftest();
+  rng_seed();
   rbuf = malloc(MAX_FRAME + READ_BYTES);
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (rbuf == NULL || ep < 0) die("setup failed: %s", strerror(errno));
@@ -1211,6 +1608,6 @@ int main(int argc, char **argv) {
     if (stdin_is_pipe) epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
     return run_conns(&o);
   }
-  die("unknown workload '%s': echo, echo-fixed, broadcast or conns", o.mode);
+  die("unknown workload '%s': echo, echo-fixed, broadcast, conns, serve or selftest", o.mode);
   return 2;
 }

@@ -1,12 +1,14 @@
 import { createServer, type BackendKind } from '../../src';
-import { PacketIds } from '../wire';
+import { PacketIds, WEBSOCKET_PATH } from '../wire';
 import type { RunningServer } from './running-server';
 
 /**
  * The server under test: ringport as a game developer would write it, with
- * raw packets (no codec) and the public API only.
+ * raw packets (no codec), the public API only and the default options. The
+ * same handlers serve framed TCP (`ringport/<backend>`) and WebSocket at
+ * /play (`ringport/websocket/<backend>`): one binary message is one packet.
  */
-export async function startRingport(backend: BackendKind): Promise<RunningServer> {
+export async function startRingport(backend: BackendKind, protocol: 'framed' | 'websocket' = 'framed'): Promise<RunningServer> {
   const server = createServer({ backend });
   server.handle(PacketIds.ECHO, (session, bytes: Buffer) => {
     session.send(PacketIds.ECHO, bytes);
@@ -19,7 +21,10 @@ export async function startRingport(backend: BackendKind): Promise<RunningServer
     count.writeUInt32LE(server.sessions.size);
     return count;
   });
-  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  const { port } =
+    protocol === 'websocket'
+      ? await server.listen({ host: '127.0.0.1', port: 0, protocol: 'websocket', path: WEBSOCKET_PATH })
+      : await server.listen({ host: '127.0.0.1', port: 0 });
   if (server.backend.kind !== backend) throw new Error(`asked for backend ${backend}, got ${server.backend.kind}`);
   return { port, stats: () => server.stats() };
 }
