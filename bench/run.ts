@@ -20,6 +20,7 @@ import {
   TARGET_GROUPS,
   withFixedRate,
   workloads,
+  wrkArgs,
   type Protocol,
   type Workload,
 } from './workloads';
@@ -29,13 +30,15 @@ import {
  * against the peers, several runs each, and prints medians, ratios to the
  * peers, and the issues' targets: issue 3's uring against net on the framed
  * workloads, issue 10's ringport/websocket/uring against uWebSockets.js and
- * ws on the WebSocket ones. Each run starts a fresh server process and a
- * fresh load-generator process, so neither shares a thread with the other
- * nor inherits the last run's heap.
+ * ws on the WebSocket ones, issue 11's ringport/http/uring against
+ * uWebSockets.js's HTTP and node:http on the HTTP ones. Each run starts a
+ * fresh server process and a fresh load-generator process, so neither
+ * shares a thread with the other nor inherits the last run's heap.
  *
  *   npm run bench -- [--runs 3] [--duration-ms 3000] [--warmup-ms 1000] [--workload all|echo,broadcast,...]
  *                    [--targets all|ringport/uring,...] [--loadgen c|js] [--settle-ms 1000]
  *                    [--wait-quiet-ms 0] [--profile off|cpu|perf] [--fixed-rate 50000]
+ *                    [--http-loadgen auto|wrk|c] [--wrk-threads 1]
  *
  * `--wait-quiet-ms N` is for shared machines: it waits up to N ms before each
  * run for the machine to go idle, and repeats a run that other processes
@@ -51,11 +54,13 @@ const REFERENCE = C_EPOLL;
 /**
  * A target is a row: for the framed workloads ringport on each backend that
  * loads, the node:net peer and the reference; for the WebSocket workloads
- * ringport/websocket on each backend, uWebSockets.js and ws (see
- * bench/server.ts). A workload plays the rows of its protocol only.
+ * ringport/websocket on each backend, uWebSockets.js and ws; for the HTTP
+ * workloads ringport/http on each backend, uWebSockets.js's HTTP and
+ * node:http (see bench/server.ts). A workload plays the rows of its
+ * protocol only.
  */
 const rowsByProtocol = rowsFor(availableBackends());
-const allTargets = [...rowsByProtocol.framed, ...rowsByProtocol.websocket];
+const allTargets = [...rowsByProtocol.framed, ...rowsByProtocol.websocket, ...rowsByProtocol.http];
 
 const START_TIMEOUT_MS = 30_000;
 // Connecting 500 sockets, settling the last frames and starting ts-node all fit well within this.
@@ -64,6 +69,8 @@ const SLACK_MS = 30_000;
 const OTHER_CPU_WARNING_PERCENT = 20;
 // With --wait-quiet-ms, how often a disturbed run is tried again before its result is taken as it is.
 const MAX_REPEATS = 2;
+// A load generator using this much of each of its threads may be what limits the row: its figure is then a floor.
+const LOADGEN_BOUND_PERCENT = 90;
 // Descriptors each process needs for `conns`: the idle connections, the listener and a margin.
 const CONNS_FDS = IDLE_CONNECTIONS + 200;
 const RESULTS_DIR = path.join(__dirname, 'results');
@@ -93,6 +100,10 @@ interface Options {
   /** The allocator addon the server loads for the memory workloads; undefined where it did not build. */
   mallocStats: string | undefined;
   profile: 'off' | 'cpu' | 'perf';
+  /** Who generates each HTTP workload's load, by workload name. */
+  httpLoadgen: Map<string, 'wrk' | 'c'>;
+  /** wrk's threads (`-t`). */
+  wrkThreads: number;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -216,6 +227,9 @@ async function stopPerf(perf: ChildProcess | undefined): Promise<void> {
 
 function startLoad(workload: Workload, port: number, options: Options): ChildProcess {
   const common = ['--port', String(port), '--warmup-ms', String(options.warmupMs), '--duration-ms', String(options.durationMs)];
+  if (workload.http !== undefined && options.httpLoadgen.get(workload.name) === 'wrk') {
+    return startScript('load/wrk.ts', [...wrkArgs(workload.http), '--threads', String(options.wrkThreads), ...common]);
+  }
   if (options.cLoadgen !== undefined) return startProgram(options.cLoadgen, [...workload.cArgs, ...common]);
   return startScript(workload.script!, common);
 }
@@ -246,8 +260,12 @@ async function runTraffic(target: string, workload: Workload, run: number, optio
       });
       const { result } = await nextMessage<LoadMessage, 'result'>(load, 'result', budgetMs, `${workload.name} load generator`);
       await stopPerf(perf);
+      // A load generator that failed before its window (wrk.ts's check of the answers) says why in its errors.
+      if (window === undefined && result.errors.length > 0) throw new Error(result.errors.join('; '));
       if (window === undefined) throw new Error(`${workload.name} load generator sent a result without a window`);
       const { cpuPercent, userPercent, systemPercent, stats } = await window;
+      // An HTTP row with a single bad answer (not 200, another body, a socket error) has no figure: the run fails.
+      if (workload.http !== undefined && result.errors.length > 0) throw new Error(result.errors.join('; '));
       const otherCpuPercent = Math.max(0, hostBusyPercent - cpuPercent - result.loadCpuPercent);
       return {
         target,
@@ -443,6 +461,14 @@ function describe(record: RunRecord, workload: Workload): string {
   );
 }
 
+/** wrk's version line (`wrk debian/4.1.0-3+b2 [epoll]`), or undefined where it is not installed. */
+function wrkVersion(): string | undefined {
+  const result = spawnSync('wrk', ['-v'], { encoding: 'utf8' });
+  if (result.error !== undefined) return undefined;
+  const line = (result.stdout ?? '').split('\n')[0].replace(/ Copyright.*$/, '').trim();
+  return line.startsWith('wrk ') ? line : undefined;
+}
+
 /** The open-files limit (soft, hard) of this process, which its children inherit. */
 function fdLimits(): { soft: number; hard: number } {
   const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files')) ?? '';
@@ -477,6 +503,8 @@ async function main(): Promise<void> {
     'wait-quiet-ms': '0',
     profile: 'off',
     'fixed-rate': String(FIXED_RATE),
+    'http-loadgen': 'auto',
+    'wrk-threads': '1',
   });
   const runs = intFlag(flags, 'runs', 1);
   const durationMs = intFlag(flags, 'duration-ms', 100);
@@ -484,6 +512,8 @@ async function main(): Promise<void> {
   const waitQuietMs = intFlag(flags, 'wait-quiet-ms', 0);
   const settleMs = intFlag(flags, 'settle-ms', 0);
   const fixedRate = intFlag(flags, 'fixed-rate', 1);
+  const wrkThreads = intFlag(flags, 'wrk-threads', 1);
+  if (!['auto', 'wrk', 'c'].includes(flags['http-loadgen'])) throw new Error(`--http-loadgen must be auto, wrk or c, got '${flags['http-loadgen']}'`);
   if (!['off', 'cpu', 'perf'].includes(flags.profile)) throw new Error(`--profile must be off, cpu or perf, got '${flags.profile}'`);
   if (!['c', 'js'].includes(flags.loadgen)) throw new Error(`--loadgen must be c or js, got '${flags.loadgen}'`);
   const names = flags.workload === 'all' ? workloads.map((w) => w.name) : flags.workload.split(',');
@@ -514,10 +544,26 @@ async function main(): Promise<void> {
   }
   // Each workload plays the chosen rows of its own protocol.
   const rowsOf = (protocol: Protocol): string[] => targets.filter((t) => protocolOf(t) === protocol);
+  // The HTTP workloads' load: wrk or the C load generator's http mode (--http-loadgen; auto: each workload's own choice).
+  const wrk = chosen.some((w) => w.http !== undefined) ? wrkVersion() : undefined;
+  const httpLoadgen = new Map<string, 'wrk' | 'c'>();
+  const httpNotes: string[] = [];
   chosen = chosen.filter((w) => {
     if (rowsOf(w.protocol).length === 0) {
       skipped.push(`${w.name} (no ${w.protocol} row among --targets)`);
       return false;
+    }
+    if (w.http !== undefined) {
+      const wanted = flags['http-loadgen'] === 'auto' ? w.http.loadgen : (flags['http-loadgen'] as 'wrk' | 'c');
+      const have = { wrk: wrk !== undefined, c: cLoadgen !== undefined };
+      const use = have[wanted] ? wanted : wanted === 'wrk' ? 'c' : 'wrk';
+      if (!have[use]) {
+        skipped.push(`${w.name} (neither wrk nor the C load generator is available)`);
+        return false;
+      }
+      if (use !== wanted) httpNotes.push(`${w.name}: ${wanted === 'wrk' ? 'wrk is not installed (apt-get install wrk)' : 'the C load generator is not available (not built, or --loadgen js)'}; ${use} plays it`);
+      httpLoadgen.set(w.name, use);
+      return true;
     }
     if (cLoadgen === undefined && w.script === undefined) {
       skipped.push(`${w.name} (needs the C load generator)`);
@@ -538,7 +584,23 @@ async function main(): Promise<void> {
     if (build.ok) mallocStats = build.addon;
     else console.log(`bench: no malloc statistics (${build.reason}): RSS growth may miss native memory malloc reuses`);
   }
-  const options: Options = { warmupMs, durationMs, waitQuietMs, settleMs, cLoadgen, mallocStats, profile: flags.profile as Options['profile'] };
+  const options: Options = {
+    warmupMs,
+    durationMs,
+    waitQuietMs,
+    settleMs,
+    cLoadgen,
+    mallocStats,
+    profile: flags.profile as Options['profile'],
+    httpLoadgen,
+    wrkThreads,
+  };
+  const loadgenOf = (workload: Workload): string => {
+    if (workload.http === undefined) return cLoadgen !== undefined ? 'C' : 'JS';
+    return httpLoadgen.get(workload.name) === 'wrk'
+      ? `${wrk}, ${wrkThreads} thread${wrkThreads === 1 ? '' : 's'} (bench/load/http.lua)`
+      : `the C load generator's http mode, 1 thread`;
+  };
 
   const started = Date.now();
   console.log(`bench: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ${os.platform()} ${os.release()}`);
@@ -547,6 +609,9 @@ async function main(): Promise<void> {
       `load generator: ${cLoadgen !== undefined ? `C (${path.relative(process.cwd(), cLoadgen)})` : 'JS'}`,
   );
   if (skipped.length > 0) console.log(`bench: skipping ${skipped.join(', ')}`);
+  for (const note of httpNotes) console.log(`bench: ${note}`);
+  const httpChosen = chosen.filter((w) => w.http !== undefined);
+  if (httpChosen.length > 0) console.log(`bench: HTTP load: ${httpChosen.map((w) => `${w.name} by ${loadgenOf(w)}`).join('; ')}`);
   console.log('');
 
   const errors: string[] = [];
@@ -578,7 +643,22 @@ async function main(): Promise<void> {
     const rows = summarize(workload, rowsHere, records);
     const redone = discarded.length > 0 ? ` (${discarded.length} disturbed runs repeated)` : '';
     const window = workload.kind === 'memory' ? `${IDLE_CONNECTIONS.toLocaleString('en-US')} connections, ${settleMs} ms settle` : `${durationMs} ms`;
-    tables.push(`${workload.title}\nmedian of ${runs} runs of ${window}${redone}\n${formatTable(workload, rows)}`);
+    const by = workload.http !== undefined ? `; load: ${loadgenOf(workload)}` : '';
+    // Rows where the load generator ran out of its threads: their figures are floors, and ratios against them say so.
+    const bound = new Map<string, string>();
+    for (const row of rows) {
+      const threads = median(records.filter((r) => r.target === row.target && r.result !== undefined).map((r) => r.result!.metrics.loadThreads ?? 1));
+      const perThread = row.loadCpuPercent / (Number.isNaN(threads) ? 1 : threads);
+      if (perThread >= LOADGEN_BOUND_PERCENT) {
+        bound.set(
+          row.target,
+          `  note: on ${row.target} the load generator used ${Math.round(perThread)}% of its ${threads === 1 ? 'thread' : `${threads} threads each`}: ` +
+            'it may be what limits that row, whose figure is then a floor',
+        );
+      }
+    }
+    const notes = bound.size > 0 ? `\n${[...bound.values()].join('\n')}` : '';
+    tables.push(`${workload.title}\nmedian of ${runs} runs of ${window}${redone}${by}\n${formatTable(workload, rows)}${notes}`);
     for (const target of workload.targets) {
       const subject = rows.find((row) => row.target === target.subject);
       if (subject === undefined || !rowsHere.includes(target.against)) continue;
@@ -594,16 +674,20 @@ async function main(): Promise<void> {
         runs > 1 && targetVerdict(workload, target, lowest) !== targetVerdict(workload, target, highest)
           ? `  (fragile: single runs give ${target.label} ${lowest.toFixed(2)}x..${highest.toFixed(2)}x)`
           : '';
+      const floors = [target.subject, target.against].filter((row) => bound.has(row));
+      const floor = floors.length > 0 ? `  (load-generator-bound: ${floors.join(' and ')}, a floor)` : '';
       const group = TARGET_GROUPS[workload.protocol];
       if (!verdictsByGroup.has(group)) verdictsByGroup.set(group, []);
       verdictsByGroup.get(group)!.push(
-        `  ${`${workload.name} ${workload.unit}`.padEnd(26)} ${target.label.padEnd(9)} ${ratio.toFixed(2).padStart(6)}x` +
-          `   target ${targetText(workload, target).padEnd(7)}  ${targetVerdict(workload, target, ratio)}${fragile}`,
+        `  ${`${workload.name} ${workload.unit}`.padEnd(26)} ${target.label.padEnd(10)} ${ratio.toFixed(2).padStart(6)}x` +
+          `   target ${targetText(workload, target).padEnd(7)}  ${targetVerdict(workload, target, ratio)}${fragile}${floor}`,
       );
     }
     report[workload.name] = {
       title: workload.title,
       protocol: workload.protocol,
+      loadgen: loadgenOf(workload),
+      loadgenBound: [...bound.keys()],
       unit: workload.unit,
       headline: workload.headline,
       better: workload.better,
@@ -622,7 +706,21 @@ async function main(): Promise<void> {
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const out = path.join(RESULTS_DIR, 'latest.json');
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, platform: os.platform(), release: os.release(), node: process.version };
-  const settings = { runs, durationMs, warmupMs, settleMs, fixedRate, workload: flags.workload, targets, loadgen: cLoadgen !== undefined ? 'c' : 'js', waitQuietMs, skipped };
+  const settings = {
+    runs,
+    durationMs,
+    warmupMs,
+    settleMs,
+    fixedRate,
+    workload: flags.workload,
+    targets,
+    loadgen: cLoadgen !== undefined ? 'c' : 'js',
+    httpLoadgen: Object.fromEntries(httpLoadgen),
+    wrk,
+    wrkThreads,
+    waitQuietMs,
+    skipped,
+  };
   fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, options: settings, baseline: BASELINE, workloads: report, errors }, null, 2)}\n`);
   console.log(`bench: wrote ${path.relative(process.cwd(), out)}`);
   if (options.profile !== 'off') console.log(`bench: profiles in ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'profiles'))}`);

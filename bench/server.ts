@@ -2,10 +2,11 @@ import type { BackendKind } from '../src';
 import { parseFlags } from './flags';
 import { exitWithParent, report, type ToServerMessage } from './ipc';
 import type { MallocStats } from './loadgen';
+import { startNodeHttp } from './server/node-http';
 import { startNodeNet } from './server/node-net';
 import { startRingport } from './server/ringport';
 import type { RunningServer } from './server/running-server';
-import { startUws } from './server/uws';
+import { startUws, startUwsHttp } from './server/uws';
 import { startWs } from './server/ws';
 import { CpuMeter } from './stats';
 
@@ -16,16 +17,20 @@ import { CpuMeter } from './stats';
  *   node -r ts-node/register/transpile-only bench/server.ts --target ringport/net
  *
  * Targets are `ringport/<backend>` (framed TCP), `ringport/websocket/<backend>`
- * (WebSocket at /play) or one of the peers below. A new peer is one more
+ * (WebSocket at /play), `ringport/http/<backend>` (HTTP/1.1: `GET /`,
+ * `POST /echo`) or one of the peers below. A new peer is one more
  * entry here and one file in bench/server/.
  */
 const peers: Record<string, () => Promise<RunningServer>> = {
   'node:net': startNodeNet,
   'uWebSockets.js': startUws,
   ws: startWs,
+  'uWebSockets.js/http': startUwsHttp,
+  'node:http': startNodeHttp,
 };
 
 function start(target: string): Promise<RunningServer> {
+  if (target.startsWith('ringport/http/')) return startRingport(target.slice('ringport/http/'.length) as BackendKind, 'http');
   if (target.startsWith('ringport/websocket/')) return startRingport(target.slice('ringport/websocket/'.length) as BackendKind, 'websocket');
   if (target.startsWith('ringport/')) return startRingport(target.slice('ringport/'.length) as BackendKind);
   const peer = peers[target];

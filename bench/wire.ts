@@ -143,3 +143,15 @@ export class FrameReader {
     return true;
   }
 }
+
+/**
+ * The HTTP workloads (`http-*`): every server under test (ringport/http/*,
+ * uWebSockets.js/http, node:http) answers `GET /` with `HTTP_GREETING` as
+ * text/plain and `POST /echo` with the request's body as
+ * application/octet-stream, 200 both, keep-alive. The load generators send
+ * `HTTP_ECHO_BODY_BYTES` bytes to /echo.
+ */
+export const HTTP_GREETING = 'Hello, World!';
+export const HTTP_GET_PATH = '/';
+export const HTTP_ECHO_PATH = '/echo';
+export const HTTP_ECHO_BODY_BYTES = 32;

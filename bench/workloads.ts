@@ -1,4 +1,4 @@
-import { WEBSOCKET_PATH } from './wire';
+import { HTTP_ECHO_BODY_BYTES, HTTP_ECHO_PATH, HTTP_GET_PATH, HTTP_GREETING, WEBSOCKET_PATH } from './wire';
 
 /**
  * The workloads the orchestrator knows: which load generator plays them, which
@@ -8,7 +8,7 @@ import { WEBSOCKET_PATH } from './wire';
  */
 
 /** The wire protocol a workload speaks, and so which rows (servers) play it. */
-export type Protocol = 'framed' | 'websocket';
+export type Protocol = 'framed' | 'websocket' | 'http';
 
 // The rows (see bench/server.ts); `ringport/<backend>` and `ringport/websocket/<backend>` exist for each backend that loads.
 export const NODE_NET = 'node:net';
@@ -18,16 +18,21 @@ export const NET = 'ringport/net';
 export const WS_URING = 'ringport/websocket/uring';
 export const UWS = 'uWebSockets.js';
 export const WS = 'ws';
+export const HTTP_URING = 'ringport/http/uring';
+export const UWS_HTTP = 'uWebSockets.js/http';
+export const NODE_HTTP = 'node:http';
 
-/** The framed rows and the WebSocket rows for the backends that load here. */
+/** The framed, WebSocket and HTTP rows for the backends that load here. */
 export function rowsFor(backends: readonly string[]): Record<Protocol, string[]> {
   return {
     framed: [...backends.map((kind) => `ringport/${kind}`), NODE_NET, C_EPOLL],
     websocket: [...backends.map((kind) => `ringport/websocket/${kind}`), UWS, WS],
+    http: [...backends.map((kind) => `ringport/http/${kind}`), UWS_HTTP, NODE_HTTP],
   };
 }
 
 export function protocolOf(row: string): Protocol {
+  if (row.startsWith('ringport/http/') || row === UWS_HTTP || row === NODE_HTTP) return 'http';
   return row.startsWith('ringport/websocket/') || row === UWS || row === WS ? 'websocket' : 'framed';
 }
 
@@ -35,7 +40,27 @@ export function protocolOf(row: string): Protocol {
 export const TARGET_GROUPS: Record<Protocol, string> = {
   framed: 'issue 3 targets (ringport/uring against ringport/net, same run)',
   websocket: 'issue 10 targets (ringport/websocket/uring against uWebSockets.js and ws, same run)',
+  http: 'issue 11 targets (ringport/http/uring against uWebSockets.js/http and node:http, same run)',
 };
+
+/** An HTTP workload's requests: every connection sends `depth` of them in one write, the next `depth` once all are answered. */
+export interface HttpRequests {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly bodyBytes: number;
+  readonly depth: number;
+  /** The body every answer must carry (an echo's is the request's body). */
+  readonly expect: string;
+  /**
+   * Who generates the load unless `--http-loadgen` says otherwise: wrk where
+   * it keeps up with the fastest row on this 2-core machine, the C load
+   * generator's `http` mode where it does not (see bench/README.md).
+   */
+  readonly loadgen: 'wrk' | 'c';
+}
+
+/** Keep-alive connections of every HTTP workload. */
+export const HTTP_CONNECTIONS = 100;
 export interface Column {
   /** A key of `LoadResult.metrics`, or `rate` for `LoadResult.rate`. */
   readonly key: string;
@@ -75,6 +100,8 @@ export interface Workload {
   readonly script?: string;
   /** The C load generator's mode and flags (the orchestrator adds port and timing). */
   readonly cArgs: readonly string[];
+  /** HTTP workloads: the requests, which wrk (bench/load/wrk.ts) or the C load generator's `http` mode sends. */
+  readonly http?: HttpRequests;
   /** Label of the headline figure. */
   readonly unit: string;
   /** The metric the ratios are taken on: `rate` (`LoadResult.rate`) or a key of `metrics`. */
@@ -100,6 +127,45 @@ function webSocketTargets(wsRatio: number | undefined): Target[] {
   return targets;
 }
 
+/** Issue 11's: ringport/http on uring at least as fast as uWebSockets.js's HTTP and 3x node:http. */
+const HTTP_TARGETS: Target[] = [
+  { subject: HTTP_URING, against: UWS_HTTP, label: 'uring/uWS', ratio: 1 },
+  { subject: HTTP_URING, against: NODE_HTTP, label: 'uring/node', ratio: 3 },
+];
+
+/** The flags of bench/load/wrk.ts for these requests (the orchestrator adds port, timing and threads). */
+export function wrkArgs(http: HttpRequests): string[] {
+  const args = ['--connections', String(HTTP_CONNECTIONS), '--method', http.method, '--path', http.path, '--body', String(http.bodyBytes)];
+  return [...args, '--depth', String(http.depth), ...(http.method === 'GET' ? ['--expect', http.expect] : [])];
+}
+
+function httpWorkload(name: string, http: HttpRequests, what: string): Workload {
+  const pipelined = http.depth > 1 ? `, pipelined ${http.depth} deep (${http.depth} requests per write, the next ${http.depth} once all are answered)` : ', one request at a time';
+  return {
+    name,
+    protocol: 'http',
+    title: `${name}: ${HTTP_CONNECTIONS} keep-alive connections, ${what}${pipelined}`,
+    kind: 'traffic',
+    cArgs: ['http', ...wrkArgs(http)],
+    http,
+    unit: 'requests/s',
+    headline: 'rate',
+    better: 'higher',
+    columns: [
+      { key: 'p50Us', label: 'p50 µs', combine: 'median' },
+      { key: 'p99Us', label: 'p99 µs', combine: 'median' },
+      { key: 'badResponses', label: 'bad answers', combine: 'sum' },
+    ],
+    cpuPer: { label: 'server µs/request usr+sys', scale: 1e6 },
+    compare: [UWS_HTTP, NODE_HTTP],
+    targets: HTTP_TARGETS,
+  };
+}
+
+const GET: Omit<HttpRequests, 'depth' | 'loadgen'> = { method: 'GET', path: HTTP_GET_PATH, bodyBytes: 0, expect: HTTP_GREETING };
+const ECHO: Omit<HttpRequests, 'depth' | 'loadgen'> = { method: 'POST', path: HTTP_ECHO_PATH, bodyBytes: HTTP_ECHO_BODY_BYTES, expect: '' };
+const GET_WHAT = `GET / answered with '${HTTP_GREETING}'`;
+const ECHO_WHAT = `POST /echo with a ${HTTP_ECHO_BODY_BYTES}-byte body answered with it`;
 
 /** The fixed offered load of `echo-fixed`, in frames per second over all connections. */
 export const FIXED_RATE = 50_000;
@@ -258,4 +324,9 @@ export const workloads: readonly Workload[] = [
     compare: [UWS, WS],
     targets: webSocketTargets(undefined),
   },
+  // HTTP/1.1, keep-alive: GET / and POST /echo, without and with pipelining (issue 11).
+  httpWorkload('http-get', { ...GET, depth: 1, loadgen: 'c' }, GET_WHAT),
+  httpWorkload('http-echo', { ...ECHO, depth: 1, loadgen: 'c' }, ECHO_WHAT),
+  httpWorkload('http-get-p16', { ...GET, depth: 16, loadgen: 'wrk' }, GET_WHAT),
+  httpWorkload('http-echo-p16', { ...ECHO, depth: 16, loadgen: 'wrk' }, ECHO_WHAT),
 ];

@@ -8,7 +8,8 @@
  *   loadgen echo-fixed --port P [--connections 100] [--rate 100000] [--tick-us 100] [--payload 32]
  *   loadgen broadcast  --port P [--receivers 500] [--window 256] [--payload 64]
  *   loadgen conns      --port P [--connections 10000] [--warm-connections 500] [--hold-ms 5000]
- *   common: [--warmup-ms 1000] [--duration-ms 5000] [--ws /path]
+ *   loadgen http       --port P [--connections 100] [--depth 1] [--method GET] [--path /] [--body 0] [--expect TEXT]
+ *   common: [--warmup-ms 1000] [--duration-ms 5000] [--ws /path] (--ws: not http)
  *   loadgen serve      (not a load generator: the reference server `c:epoll`, see run_serve)
  *   loadgen selftest   (checks SHA-1 and base64 against known vectors; the runner calls it after a build)
  *
@@ -25,6 +26,12 @@
  * and a fast generator keeps masking off its critical path. Every check of
  * the framed modes (sequence, loss, order, unexpected or malformed frames)
  * applies unchanged.
+ *
+ * `http` is not the bench protocol but keep-alive HTTP/1.1 (see run_http):
+ * each connection sends `depth` requests in one write and the next `depth`
+ * once all of them are answered, as wrk does with a pipelining script, and
+ * every response is parsed (status line, Content-Length, Connection) and
+ * checked: status 200, the expected body, the connection kept.
  *
  * It talks to bench/run.ts the way the JS load generators do over IPC, but as
  * JSON lines on stdout ({"type":"window-start"}, {"type":"window-end"},
@@ -76,6 +83,8 @@
 #define CONNECT_BATCH 250
 #define CONNECT_TIMEOUT_MS 10000
 #define SETTLE_TIMEOUT_MS 5000
+/* http: the largest request body sent and response body expected. A response over MAX_FRAME bytes (head and body) is malformed here. */
+#define HTTP_MAX_BODY 512
 
 /* The WebSocket path with --ws; NULL for the framed protocol. */
 static const char *ws_path;
@@ -396,6 +405,9 @@ typedef struct {
   int port;
   long warmup_ms, duration_ms;
   long connections, in_flight, payload, rate, tick_us, receivers, window, warm_connections, hold_ms;
+  /* http */
+  long depth, body;
+  const char *method, *path, *expect;
 } options;
 
 static long flag_long(const char *name, const char *value, long min, long max) {
@@ -408,7 +420,7 @@ static long flag_long(const char *name, const char *value, long min, long max) {
 
 static options parse(int argc, char **argv) {
   options o = {0};
-  if (argc < 2) die("usage: loadgen echo|echo-fixed|broadcast|conns --port P [--ws /path] [flags] (see the top of loadgen.c)");
+  if (argc < 2) die("usage: loadgen echo|echo-fixed|broadcast|conns|http --port P [--ws /path] [flags] (see the top of loadgen.c)");
   o.mode = argv[1];
   o.warmup_ms = 1000;
   o.duration_ms = 5000;
@@ -421,6 +433,9 @@ static options parse(int argc, char **argv) {
   o.window = 256;
   o.warm_connections = 500;
   o.hold_ms = 5000;
+  o.depth = 1;
+  o.method = "GET";
+  o.path = "/";
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     if (strncmp(a, "--", 2) != 0 || i + 1 >= argc) die("bad argument '%s'", a);
@@ -437,12 +452,26 @@ static options parse(int argc, char **argv) {
     else if (!strcmp(name, "window")) o.window = flag_long(name, v, 1, 1 << 20);
     else if (!strcmp(name, "warm-connections")) o.warm_connections = flag_long(name, v, 0, 10000);
     else if (!strcmp(name, "hold-ms")) o.hold_ms = flag_long(name, v, 0, 600000);
+    else if (!strcmp(name, "depth")) o.depth = flag_long(name, v, 1, 1024);
+    else if (!strcmp(name, "body")) o.body = flag_long(name, v, 0, HTTP_MAX_BODY);
+    else if (!strcmp(name, "method")) {
+      if (strcmp(v, "GET") != 0 && strcmp(v, "POST") != 0) die("--method is GET or POST, got '%s'", v);
+      o.method = v;
+    } else if (!strcmp(name, "path")) {
+      if (v[0] != '/' || strlen(v) > 200 || strpbrk(v, " \r\n") != NULL) die("--path takes a path such as /echo, got '%s'", v);
+      o.path = v;
+    } else if (!strcmp(name, "expect")) {
+      if (strlen(v) > HTTP_MAX_BODY) die("--expect is at most %d bytes", HTTP_MAX_BODY);
+      o.expect = v;
+    }
     else if (!strcmp(name, "ws")) {
       if (v[0] != '/' || strlen(v) > 200 || strpbrk(v, " \r\n") != NULL) die("--ws takes a path such as /play, got '%s'", v);
       ws_path = v;
     } else die("unknown flag --%s", name);
   }
-  if (ws_path != NULL && (!strcmp(o.mode, "serve") || !strcmp(o.mode, "selftest"))) die("--ws is for the load-generating modes");
+  if (ws_path != NULL && (!strcmp(o.mode, "serve") || !strcmp(o.mode, "selftest") || !strcmp(o.mode, "http"))) {
+    die("--ws is for the load-generating modes of the bench protocol");
+  }
   if (o.port == 0 && strcmp(o.mode, "serve") != 0 && strcmp(o.mode, "selftest") != 0) die("--port is required");
   return o;
 }
@@ -517,6 +546,8 @@ typedef struct {
   uint32_t expected;
   /* Frames missing (a jump forward) or out of place (a repeat or a step back). */
   uint64_t gaps;
+  /* http: when the batch in flight was sent. */
+  uint64_t sent_at;
   /* The start of a frame that straddles two reads. */
   uint32_t carry_len;
   uint8_t *carry;
@@ -1149,6 +1180,227 @@ static int run_echo(const options *o, int fixed) {
   return 0;
 }
 
+/* ------------------------------------------------------------------ http */
+
+/*
+ * http: 100 keep-alive connections (by default), each sending `depth`
+ * requests in one write and the next `depth` once every one of them has been
+ * answered (wrk's pipelining; depth 1 is one request at a time). A request is
+ * `METHOD path HTTP/1.1`, a Host and, with a body, Content-Type and
+ * Content-Length; the body is 0123456789abcdef... cut to `--body` bytes.
+ * Every response is parsed where it lies in the read buffer: the status line
+ * must be HTTP/1.x 200, the head must carry a Content-Length (no chunked
+ * answers here; every row sends a length) and no `Connection: close`, and the
+ * body must be `--expect` (default: the request's body, for an echo). The
+ * rate is responses per second over the window; latency is per batch, from
+ * its write to its last response, as wrk measures it (without wrk's
+ * correction for coordinated omission).
+ */
+typedef struct {
+  uint8_t *batch;
+  size_t batch_len;
+  long depth;
+  const uint8_t *expect;
+  size_t expect_len;
+  histogram latency;
+  int recording;
+  uint64_t answered;
+  uint64_t bad_status, bad_body, closing, no_length, extra;
+  int first_bad_status;
+} http_state;
+
+/* Whether the header line at p (up to the CRLF at e) is `name:`, compared without case; its value's start, or NULL. */
+static const uint8_t *http_field(const uint8_t *p, const uint8_t *e, const char *name, size_t n) {
+  if ((size_t)(e - p) <= n || strncasecmp((const char *)p, name, n) != 0) return NULL;
+  p += n;
+  while (p < e && (*p == ' ' || *p == '\t')) p++;
+  return p;
+}
+
+/*
+ * One response at p[0, avail): its whole length, 0 while it has not all
+ * arrived, -1 when it is malformed. Sets the status, where the body is, its
+ * length, and whether the server said it will close.
+ */
+static long http_response(const uint8_t *p, size_t avail, int *status, size_t *body_at, size_t *body_len, int *closing, int *has_length) {
+  if (avail < 12) return memcmp(p, "HTTP/1.", avail < 7 ? avail : 7) == 0 ? 0 : -1;
+  if (memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ') return -1;
+  if (p[9] < '0' || p[9] > '9' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9') return -1;
+  *status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+  const uint8_t *end = memmem(p, avail, "\r\n\r\n", 4);
+  if (end == NULL) return avail > MAX_FRAME ? -1 : 0;
+  size_t length = 0;
+  *closing = 0;
+  *has_length = 0;
+  const uint8_t *line = memmem(p, (size_t)(end - p) + 2, "\r\n", 2) + 2;
+  while (line < end + 2) {
+    const uint8_t *e = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+    const uint8_t *v;
+    if ((v = http_field(line, e, "content-length:", 15)) != NULL) {
+      length = 0;
+      for (; v < e && *v >= '0' && *v <= '9'; v++) length = length * 10 + (size_t)(*v - '0');
+      if (length > MAX_FRAME) return -1;
+      *has_length = 1;
+    } else if ((v = http_field(line, e, "transfer-encoding:", 18)) != NULL) {
+      return -1;
+    } else if ((v = http_field(line, e, "connection:", 11)) != NULL) {
+      if (memmem(v, (size_t)(e - v), "close", 5) != NULL) *closing = 1;
+    }
+    line = e + 2;
+  }
+  size_t head = (size_t)(end - p) + 4;
+  if (avail < head + length) return head + length > MAX_FRAME ? -1 : 0;
+  *body_at = head;
+  *body_len = length;
+  return (long)(head + length);
+}
+
+static void http_send(http_state *s, uint64_t index, uint64_t t) {
+  conn *c = &conns[index];
+  c->sent_at = t;
+  c->next_seq += (uint32_t)s->depth;
+  conn_send(c, index, s->batch, s->batch_len);
+}
+
+/* Reads one connection's responses; returns how many arrived. */
+static long http_read(http_state *s, uint64_t index) {
+  conn *c = &conns[index];
+  size_t end = conn_read(c);
+  if (end == 0) return 0;
+  size_t pos = 0;
+  long n = 0;
+  for (;;) {
+    int status = 0, closing = 0, has_length = 0;
+    size_t at = 0, len = 0;
+    long whole = http_response(rbuf + pos, end - pos, &status, &at, &len, &closing, &has_length);
+    if (whole < 0) {
+      protocol_errors++;
+      c->closed = 1;
+      return n;
+    }
+    if (whole == 0) break;
+    if (c->expected == c->next_seq) {
+      s->extra++;
+    } else {
+      if (status != 200) {
+        if (s->bad_status++ == 0) s->first_bad_status = status;
+      } else if (len != s->expect_len || memcmp(rbuf + pos + at, s->expect, len) != 0) {
+        s->bad_body++;
+      }
+      if (!has_length) s->no_length++;
+      if (closing) s->closing++;
+      c->expected++;
+      n++;
+      if (c->expected == c->next_seq && s->recording) hist_record(&s->latency, now_ns() - c->sent_at);
+    }
+    pos += (size_t)whole;
+  }
+  conn_keep(c, pos, end);
+  return n;
+}
+
+static int run_http(const options *o) {
+  http_state s = {0};
+  long n = o->connections < 0 ? 100 : o->connections;
+  s.depth = o->depth;
+  char body[HTTP_MAX_BODY + 1];
+  for (long i = 0; i < o->body; i++) body[i] = "0123456789abcdef"[i % 16];
+  body[o->body] = '\0';
+  char one[1024];
+  int len = o->body > 0 ? snprintf(one, sizeof(one),
+                                   "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/octet-stream\r\nContent-Length: %ld\r\n\r\n%s",
+                                   o->method, o->path, o->port, o->body, body)
+                        : snprintf(one, sizeof(one), "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", o->method, o->path, o->port);
+  if (len <= 0 || (size_t)len >= sizeof(one)) die("request too long");
+  s.batch_len = (size_t)len * (size_t)s.depth;
+  s.batch = malloc(s.batch_len);
+  if (s.batch == NULL) die("out of memory");
+  for (long k = 0; k < s.depth; k++) memcpy(s.batch + (size_t)k * (size_t)len, one, (size_t)len);
+  /* An echo's answer is its body; a GET's is what --expect says. */
+  char *expect = strdup(o->expect != NULL ? o->expect : body);
+  if (expect == NULL) die("out of memory");
+  s.expect = (const uint8_t *)expect;
+  s.expect_len = strlen(expect);
+
+  alloc_conns(n);
+  alloc_carries();
+  for (long from = 0; from < n; from += CONNECT_BATCH) connect_range(from, from + CONNECT_BATCH < n ? from + CONNECT_BATCH : n, o->port, 1);
+  uint64_t t = now_ns();
+  for (long i = 0; i < n; i++) http_send(&s, (uint64_t)i, t);
+
+  window_t w = {0};
+  uint64_t t0 = now_ns();
+  uint64_t window_at = t0 + (uint64_t)o->warmup_ms * 1000000ull;
+  uint64_t end_at = window_at + (uint64_t)o->duration_ms * 1000000ull;
+  int phase = 0; /* 0 warm-up, 1 measuring, 2 settling */
+  uint64_t start_answered = 0, window_answered = 0, settle_deadline = 0;
+  struct epoll_event evs[MAX_EVENTS];
+  for (;;) {
+    t = now_ns();
+    if (phase == 0 && t >= window_at) {
+      phase = 1;
+      memset(&s.latency, 0, sizeof(s.latency));
+      s.recording = 1;
+      start_answered = s.answered;
+      window_open(&w);
+    } else if (phase == 1 && t >= end_at) {
+      phase = 2;
+      s.recording = 0;
+      running = 0;
+      window_answered = s.answered - start_answered;
+      window_close(&w);
+      settle_deadline = t + SETTLE_TIMEOUT_MS * 1000000ull;
+    }
+    if (phase == 2) {
+      /* Every request sent must be answered before the connections close. */
+      int done = 1;
+      for (long i = 0; i < n && done; i++) done = conns[i].closed || conns[i].expected == conns[i].next_seq;
+      if (done || t > settle_deadline) break;
+    }
+    int ne = wait_phase(ep, evs, phase, window_at, end_at, t);
+    for (int k = 0; k < ne; k++) {
+      uint64_t i = evs[k].data.u64;
+      if (i == EV_STDIN) {
+        on_stdin();
+        continue;
+      }
+      conn *c = &conns[i];
+      if (evs[k].events & EPOLLOUT) conn_flush(c, i);
+      if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+      long got = http_read(&s, i);
+      s.answered += (uint64_t)got;
+      if (c->closed) {
+        if (running || c->expected != c->next_seq) unexpected_closes++;
+        ep_ctl(EPOLL_CTL_DEL, c->fd, 0, 0);
+        continue;
+      }
+      /* The whole batch answered: the next one, in one write. */
+      if (running && got > 0 && c->expected == c->next_seq) http_send(&s, i, now_ns());
+    }
+  }
+
+  uint64_t missing = 0;
+  for (long i = 0; i < n; i++) missing += conns[i].next_seq - conns[i].expected;
+  common_errors();
+  if (s.bad_status > 0) add_error("%llu responses were not 200 (the first: %d)", (unsigned long long)s.bad_status, s.first_bad_status);
+  if (s.bad_body > 0) add_error("%llu responses had another body than the %zu bytes expected", (unsigned long long)s.bad_body, s.expect_len);
+  if (s.no_length > 0) add_error("%llu responses had no Content-Length", (unsigned long long)s.no_length);
+  if (s.closing > 0) add_error("%llu responses said Connection: close (keep-alive expected)", (unsigned long long)s.closing);
+  if (s.extra > 0) add_error("%llu responses to no request", (unsigned long long)s.extra);
+  if (missing > 0) add_error("%llu requests sent were never answered", (unsigned long long)missing);
+  if (window_answered == 0) add_error("no requests were answered in the measured window");
+  metrics_begin();
+  jnum("requests", (double)window_answered);
+  jnum("p50Us", hist_percentile_us(&s.latency, 0.50));
+  jnum("p99Us", hist_percentile_us(&s.latency, 0.99));
+  jnum("badResponses", (double)(s.bad_status + s.bad_body + s.no_length + s.closing + s.extra + missing + protocol_errors + unexpected_closes));
+  jnum("loadThreads", 1);
+  const char *metrics = metrics_end();
+  for (long i = 0; i < n; i++) close_conn(&conns[i], 0);
+  emit_result((double)window_answered / (w.ms / 1000), &w, metrics);
+  return 0;
+}
+
 /* ------------------------------------------------------------- broadcast */
 
 /*
@@ -1602,12 +1854,13 @@ int main(int argc, char **argv) {
   if (!strcmp(o.mode, "echo")) return run_echo(&o, 0);
   if (!strcmp(o.mode, "echo-fixed")) return run_echo(&o, 1);
   if (!strcmp(o.mode, "broadcast")) return run_broadcast(&o);
+  if (!strcmp(o.mode, "http")) return run_http(&o);
   if (!strcmp(o.mode, "serve")) return run_serve();
   if (!strcmp(o.mode, "conns")) {
     /* conns reads its commands from stdin itself. */
     if (stdin_is_pipe) epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
     return run_conns(&o);
   }
-  die("unknown workload '%s': echo, echo-fixed, broadcast, conns, serve or selftest", o.mode);
+  die("unknown workload '%s': echo, echo-fixed, broadcast, conns, http, serve or selftest", o.mode);
   return 2;
 }

@@ -1,5 +1,5 @@
 import { createServer, type BackendKind } from '../../src';
-import { PacketIds, WEBSOCKET_PATH } from '../wire';
+import { HTTP_ECHO_PATH, HTTP_GET_PATH, HTTP_GREETING, PacketIds, WEBSOCKET_PATH } from '../wire';
 import type { RunningServer } from './running-server';
 
 /**
@@ -7,9 +7,19 @@ import type { RunningServer } from './running-server';
  * raw packets (no codec), the public API only and the default options. The
  * same handlers serve framed TCP (`ringport/<backend>`) and WebSocket at
  * /play (`ringport/websocket/<backend>`): one binary message is one packet.
+ * `ringport/http/<backend>` is an HTTP listener with the two routes of the
+ * HTTP workloads, as the README writes them: `GET /` returns the greeting
+ * (text/plain), `POST /echo` returns `req.body` (application/octet-stream).
  */
-export async function startRingport(backend: BackendKind, protocol: 'framed' | 'websocket' = 'framed'): Promise<RunningServer> {
+export async function startRingport(backend: BackendKind, protocol: 'framed' | 'websocket' | 'http' = 'framed'): Promise<RunningServer> {
   const server = createServer({ backend });
+  if (protocol === 'http') {
+    server.http.get(HTTP_GET_PATH, () => HTTP_GREETING);
+    server.http.post(HTTP_ECHO_PATH, (req) => req.body);
+    const { port } = await server.listen({ host: '127.0.0.1', port: 0, protocol: 'http' });
+    if (server.backend.kind !== backend) throw new Error(`asked for backend ${backend}, got ${server.backend.kind}`);
+    return { port, stats: () => server.stats() };
+  }
   server.handle(PacketIds.ECHO, (session, bytes: Buffer) => {
     session.send(PacketIds.ECHO, bytes);
   });

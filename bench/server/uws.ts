@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type * as Uws from '@trufflesuite/uws-js-unofficial';
-import { MAX_FRAME_BYTES, PacketIds, WEBSOCKET_PATH } from '../wire';
+import { HTTP_ECHO_PATH, HTTP_GET_PATH, HTTP_GREETING, MAX_FRAME_BYTES, PacketIds, WEBSOCKET_PATH } from '../wire';
 import type { RunningServer } from './running-server';
 
 /**
@@ -106,6 +106,62 @@ export async function startUws(): Promise<RunningServer> {
       }
       const port = uws.us_socket_local_port(listenSocket as unknown as Uws.us_socket);
       resolve({ port, stats: () => ({ connections: open, binary: path.basename(file), broadcast: 'app.publish' }) });
+    });
+  });
+}
+
+/**
+ * The anchor of the HTTP workloads: uWebSockets.js's own HTTP server, from
+ * the same binary (loaded the same way, never the package's JS fallback).
+ * `app.get('/')` ends the response with the greeting as text/plain.
+ * `app.post('/echo')` sets `onAborted` (uWS requires it of any response not
+ * ended in the handler itself) and reads the body with `res.onData`: the
+ * chunks before the last are copied, since uWS neuters each ArrayBuffer when
+ * the callback returns; a body in one chunk, as 32 bytes always is, goes to
+ * `end` as it is (`end` copies it into the socket's buffer), inside
+ * `res.cork`, as application/octet-stream. uWS adds Content-Length, Date and
+ * its own `uWebSockets` header. Anything else is a 404, as on the other rows.
+ */
+export async function startUwsHttp(): Promise<RunningServer> {
+  const uws = loadUws();
+  const file = uwsBinaryPath();
+  const app = uws.App();
+  let gets = 0;
+  let echoes = 0;
+  app.get(HTTP_GET_PATH, (res) => {
+    gets++;
+    res.writeHeader('Content-Type', 'text/plain; charset=utf-8').end(HTTP_GREETING);
+  });
+  app.post(HTTP_ECHO_PATH, (res) => {
+    echoes++;
+    let chunks: Buffer[] | undefined;
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    res.onData((chunk, isLast) => {
+      if (!isLast) {
+        (chunks ??= []).push(Buffer.from(Buffer.from(chunk)));
+        return;
+      }
+      if (aborted) return;
+      const body = chunks === undefined ? chunk : Buffer.concat([...chunks, Buffer.from(chunk)]);
+      res.cork(() => {
+        res.writeHeader('Content-Type', 'application/octet-stream').end(body);
+      });
+    });
+  });
+  app.any('/*', (res) => {
+    res.writeStatus('404 Not Found').end();
+  });
+  return new Promise((resolve, reject) => {
+    app.listen('127.0.0.1', 0, (listenSocket) => {
+      if (listenSocket === false) {
+        reject(new Error('uWebSockets.js could not listen on 127.0.0.1'));
+        return;
+      }
+      const port = uws.us_socket_local_port(listenSocket as unknown as Uws.us_socket);
+      resolve({ port, stats: () => ({ binary: path.basename(file), gets, echoes }) });
     });
   });
 }
