@@ -6,7 +6,9 @@ export class HttpRequest {
   readonly method: string;
   /** The path, without the query, as sent (percent-encoding kept). */
   readonly path: string;
-  readonly query: URLSearchParams;
+  private readonly queryString: string;
+  private parsedQuery: URLSearchParams | undefined = undefined;
+  private scratch: Record<string, unknown> | undefined = undefined;
   /** Lower-cased names; a repeated field's values joined with ", ". */
   readonly headers: Readonly<Record<string, string>>;
   /** The body, whole (up to the listener's `maxBodyBytes`; a larger one was refused with 413). */
@@ -15,14 +17,21 @@ export class HttpRequest {
   readonly remotePort: number;
   /** Path parameters of the route that matched (`/rooms/:id` gives `params.id`), decoded. */
   params: Record<string, string> = {};
-  /** Per-request scratch space shared by middleware and the handler. */
-  readonly state: Record<string, unknown> = {};
+  /** The query string's parameters, parsed when first asked for. */
+  get query(): URLSearchParams {
+    return (this.parsedQuery ??= new URLSearchParams(this.queryString));
+  }
+
+  /** Per-request scratch space shared by middleware and the handler, made when first used. */
+  get state(): Record<string, unknown> {
+    return (this.scratch ??= {});
+  }
 
   /** @internal */
   constructor(exchange: HttpExchange, path: string, query: string) {
     this.method = exchange.method;
     this.path = path;
-    this.query = new URLSearchParams(query);
+    this.queryString = query;
     this.headers = exchange.headers;
     this.body = exchange.body;
     this.remoteAddress = exchange.remoteAddress;

@@ -48,6 +48,17 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
+const statusLines = new Map<number, string>();
+/** `HTTP/1.1 200 OK\r\n`, made once per status. */
+function statusLine(status: number): string {
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${statusText(status)}\r\n`;
+    statusLines.set(status, line);
+  }
+  return line;
+}
+
 // RFC 9110 section 6.6.1: an origin server with a clock sends Date. Formatted once a second, not per response.
 let dateLine = '';
 let dateSecond = -1;
@@ -107,6 +118,8 @@ class HttpStream implements ProtocolStream {
   private http10 = false;
   /** The peer is not reading its answers: no further request is read until the queue drains. */
   private blocked = false;
+  /** Inside `pump`: an answer given at once lets the loop read on, rather than recursing per request. */
+  private pumping = false;
 
   constructor(
     private readonly options: HttpProtocolOptions,
@@ -134,13 +147,15 @@ class HttpStream implements ProtocolStream {
 
   /** Reads requests until one is being answered or the bytes run out. */
   private pump(): void {
+    this.pumping = true;
     try {
       while (this.state !== ANSWERING && this.state !== DONE && !this.blocked && this.offset < this.buffer.length) {
         if (this.state === HEAD) {
           if (!this.readHead()) return;
         } else if (this.state === LENGTH_BODY) {
           if (this.buffer.length - this.offset < this.bodyLength) return;
-          const body = Buffer.from(this.buffer.subarray(this.offset, this.offset + this.bodyLength));
+          // A copy: the request outlives the read it came in (a view would keep the whole read alive).
+          const body = this.bodyLength === 0 ? EMPTY : Buffer.from(this.buffer.subarray(this.offset, this.offset + this.bodyLength));
           this.offset += this.bodyLength;
           this.dispatch(body);
         } else if (this.state === CHUNKED_BODY) {
@@ -155,6 +170,8 @@ class HttpStream implements ProtocolStream {
       if (this.state === LENGTH_BODY && this.bodyLength === 0) this.dispatch(EMPTY);
     } catch (error) {
       this.refuse(error instanceof HeadError ? error : new HeadError(400, (error as Error).message));
+    } finally {
+      this.pumping = false;
     }
   }
 
@@ -214,12 +231,7 @@ class HttpStream implements ProtocolStream {
     }
     let length = 0;
     if (cl !== undefined) {
-      // A repeated field arrives joined with ", ": every value must agree.
-      const values = cl.split(',').map((v) => v.trim());
-      if (!values.every((v) => /^\d{1,15}$/.test(v)) || new Set(values).size !== 1) {
-        throw new HeadError(400, 'bad or conflicting Content-Length');
-      }
-      length = Number(values[0]);
+      length = contentLength(cl);
       if (length > this.options.maxBodyBytes) throw new HeadError(413, `body over ${this.options.maxBodyBytes} bytes`);
     }
     this.head = head;
@@ -263,8 +275,9 @@ class HttpStream implements ProtocolStream {
     }
     this.state = HEAD;
     // The answer may have come later, from a promise: the requests waiting behind it go on now.
-    if (this.offset < this.buffer.length) this.pump();
-    else {
+    if (this.offset < this.buffer.length) {
+      if (!this.pumping) this.pump();
+    } else {
       this.buffer = EMPTY;
       this.offset = 0;
     }
@@ -278,8 +291,10 @@ class HttpStream implements ProtocolStream {
   }
 
   private write(omitBody: boolean, answer: HttpAnswer, keepAlive: boolean): void {
-    const body = answer.body === undefined ? EMPTY : typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
-    let head = `HTTP/1.1 ${answer.status} ${statusText(answer.status)}\r\n${date()}`;
+    const body = answer.body ?? EMPTY;
+    // A string body is measured, and written straight into the response: no Buffer of its own first.
+    const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    let head = statusLine(answer.status) + date();
     let hasLength = false;
     for (const [name, value] of answer.headers ?? []) {
       head += `${name}: ${value}\r\n`;
@@ -287,14 +302,18 @@ class HttpStream implements ProtocolStream {
     }
     // 1xx, 204 and 304 carry no body and no length (RFC 9110 sections 8.6, 15.3.5, 15.4.5).
     const bodiless = answer.status < 200 || answer.status === 204 || answer.status === 304;
-    if (!hasLength && !bodiless) head += `Content-Length: ${body.length}\r\n`;
+    if (!hasLength && !bodiless) head += `Content-Length: ${bodyLength}\r\n`;
     // An HTTP/1.0 client keeps the connection only when told it is kept.
     head += keepAlive ? (this.http10 ? 'Connection: keep-alive\r\n\r\n' : '\r\n') : 'Connection: close\r\n\r\n';
-    const sendBody = !omitBody && !bodiless && body.length > 0;
-    const headBytes = Buffer.byteLength(head, 'latin1');
-    const out = Buffer.allocUnsafe(headBytes + (sendBody ? body.length : 0));
+    const sendBody = !omitBody && !bodiless && bodyLength > 0;
+    // latin1: one byte per character.
+    const headBytes = head.length;
+    const out = Buffer.allocUnsafe(headBytes + (sendBody ? bodyLength : 0));
     out.write(head, 0, 'latin1');
-    if (sendBody) body.copy(out, headBytes);
+    if (sendBody) {
+      if (typeof body === 'string') out.write(body, headBytes, 'utf8');
+      else out.set(body, headBytes);
+    }
     // Over the high-water mark: a client pipelining faster than it reads waits, rather than growing our queue.
     if (!this.peer.write(out)) this.blocked = true;
   }
@@ -333,4 +352,17 @@ function hasBareLf(buffer: Buffer, from: number): boolean {
 function pathOf(target: string): string {
   const q = target.indexOf('?');
   return q < 0 ? target : target.slice(0, q);
+}
+
+/**
+ * The value of a Content-Length field. A repeated field arrives joined with
+ * ", " (RFC 9110 section 8.6): its values must all agree, else 400.
+ */
+function contentLength(value: string): number {
+  if (/^\d{1,15}$/.test(value)) return Number(value);
+  const values = value.split(',').map((v) => v.trim());
+  if (!values.every((v) => /^\d{1,15}$/.test(v)) || new Set(values).size !== 1) {
+    throw new HeadError(400, 'bad or conflicting Content-Length');
+  }
+  return Number(values[0]);
 }

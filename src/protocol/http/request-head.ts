@@ -92,19 +92,88 @@ function linesOf(head: Buffer): string[] {
   return lines;
 }
 
-/** Parses a request head ending in CRLF CRLF; throws `HeadError` 400 (or 505) for a malformed one. */
-export function parseRequestHead(head: Buffer): RequestHead {
-  const lines = linesOf(head);
-  const parts = lines[0].split(' ');
-  if (parts.length !== 3) throw new HeadError(400, 'malformed request line');
-  const [method, target, version] = parts;
-  if (!TOKEN.test(method)) throw new HeadError(400, 'malformed method');
-  if (!REQUEST_TARGET.test(target)) throw new HeadError(400, 'malformed request target');
-  if (!/^HTTP\/\d\.\d$/.test(version)) throw new HeadError(400, 'malformed HTTP version');
-  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') throw new HeadError(505, `${version} is not supported`);
-  const { headers, repeated } = parseFields(lines, 1);
-  return { method, target, version, headers, repeated };
+// RFC 9110 section 5.6.2: which bytes are tchar, and which may stand in a field value (VCHAR, SP, HTAB, obs-text).
+const TCHAR = new Uint8Array(256);
+const VALUE_BYTE = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  const c = String.fromCharCode(b);
+  TCHAR[b] = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(c) ? 1 : 0;
+  VALUE_BYTE[b] = b === 9 || (b >= 0x20 && b !== 0x7f) ? 1 : 0;
 }
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const HTAB = 9;
+
+/** The end of the line that starts at `at`: the index of its CR, which must be followed by LF. */
+function lineEnd(head: Buffer, at: number): number {
+  const cr = head.indexOf(CR, at);
+  if (cr < 0 || head[cr + 1] !== LF) throw new HeadError(400, 'a line that does not end in CRLF');
+  return cr;
+}
+
+/**
+ * Parses a request head ending in CRLF CRLF; throws `HeadError` 400 (or 505)
+ * for a malformed one. It walks the bytes once, with tables for the
+ * characters RFC 9110 allows, and refuses what parsers could read two ways:
+ * a bare CR or LF, NUL and other control bytes, whitespace before a colon,
+ * obsolete line folding.
+ */
+export function parseRequestHead(head: Buffer): RequestHead {
+  const end = head.length - 2;
+  let eol = lineEnd(head, 0);
+  // method SP target SP version: exactly two spaces on the line.
+  const sp1 = head.indexOf(SP, 0);
+  const sp2 = sp1 < 0 || sp1 > eol ? -1 : head.indexOf(SP, sp1 + 1);
+  const sp3 = sp2 < 0 || sp2 > eol ? -1 : head.indexOf(SP, sp2 + 1);
+  if (sp1 <= 0 || sp2 < 0 || sp2 >= eol || (sp3 >= 0 && sp3 < eol)) throw new HeadError(400, 'malformed request line');
+  for (let i = 0; i < sp1; i++) if (TCHAR[head[i]] === 0) throw new HeadError(400, 'malformed method');
+  if (sp2 === sp1 + 1) throw new HeadError(400, 'malformed request target');
+  for (let i = sp1 + 1; i < sp2; i++) {
+    const b = head[i];
+    if (b <= SP || b >= 0x7f) throw new HeadError(400, 'malformed request target');
+  }
+  const method = head.toString('latin1', 0, sp1);
+  const target = head.toString('latin1', sp1 + 1, sp2);
+  const version = head.toString('latin1', sp2 + 1, eol);
+  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') {
+    if (!/^HTTP\/\d\.\d$/.test(version)) throw new HeadError(400, 'malformed HTTP version');
+    throw new HeadError(505, `${version} is not supported`);
+  }
+  // No prototype: a field named __proto__ or constructor is a field like any other.
+  const headers = Object.create(null) as HeaderFields;
+  let repeated: Set<string> | undefined;
+  let at = eol + 2;
+  while (at < end) {
+    eol = lineEnd(head, at);
+    const first = head[at];
+    // Obsolete line folding is refused (RFC 9112 section 5.2).
+    if (first === SP || first === HTAB) throw new HeadError(400, 'folded header line');
+    let colon = at;
+    while (colon < eol && TCHAR[head[colon]] === 1) colon++;
+    // No whitespace between name and colon (RFC 9112 section 5.1): a classic smuggling vector.
+    if (colon === at || colon >= eol || head[colon] !== 58) throw new HeadError(400, 'bad header name');
+    let from = colon + 1;
+    let to = eol;
+    while (from < to && (head[from] === SP || head[from] === HTAB)) from++;
+    while (to > from && (head[to - 1] === SP || head[to - 1] === HTAB)) to--;
+    for (let i = from; i < to; i++) if (VALUE_BYTE[head[i]] === 0) throw new HeadError(400, 'bad header value');
+    const name = head.toString('latin1', at, colon).toLowerCase();
+    const value = head.toString('latin1', from, to);
+    const known = headers[name];
+    if (known === undefined) {
+      headers[name] = value;
+    } else {
+      (repeated ??= new Set()).add(name);
+      headers[name] = `${known}, ${value}`;
+    }
+    at = eol + 2;
+  }
+  // A bare LF inside a line is refused above, as a byte no field or request line may hold.
+  return { method, target, version, headers, repeated: repeated ?? NONE_REPEATED };
+}
+
+const NONE_REPEATED: ReadonlySet<string> = new Set();
 
 /** Parses a response head ending in CRLF CRLF; throws `HeadError` for a malformed one. */
 export function parseResponseHead(head: Buffer): ResponseHead {
