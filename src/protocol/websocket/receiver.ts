@@ -1,4 +1,4 @@
-import { applyMask, MAX_CONTROL_PAYLOAD, OPCODE } from './frame';
+import { MAX_CONTROL_PAYLOAD, OPCODE } from './frame';
 import { Utf8Validator } from './utf8';
 
 /** Close codes the receiver fails a connection with (RFC 6455 section 7.4.1). */
@@ -45,6 +45,12 @@ const EMPTY = Buffer.alloc(0);
 // The least a message buffer starts with when a message spans reads or frames.
 const MIN_MESSAGE_BUFFER = 512;
 
+/** The bytes of a frame header whose second byte is `b1`: 2, then a 16- or 64-bit length, then the mask key. */
+function headerLength(b1: number, masked: boolean): number {
+  const short = b1 & 0x7f;
+  return 2 + (short < 126 ? 0 : short === 126 ? 2 : 8) + (masked ? 4 : 0);
+}
+
 /** Close codes a peer may send (section 7.4): the defined ones, the registered 1012-1014, and 3000-4999. */
 function isValidCloseCode(code: number): boolean {
   return (
@@ -69,15 +75,21 @@ export class FrameReceiver {
   private opcode = 0;
   private frameLength = 0;
   private frameDone = 0;
-  private readonly key = Buffer.alloc(4);
+  // The mask key, as four numbers: read once per frame, no buffer of its own.
+  private k0 = 0;
+  private k1 = 0;
+  private k2 = 0;
+  private k3 = 0;
+  // A header split across reads is gathered here (made the first time one is); one within a read is read in place.
+  private header: Buffer | undefined;
   private headerBytes = 0;
-  private readonly header = Buffer.alloc(14);
   private headerNeed = 2;
   // The current data message (a fragmented one spans frames).
   private messageOpcode = -1;
   private messageBytes = 0;
   private message: Buffer | undefined;
-  private readonly utf8 = new Utf8Validator();
+  // Made for the first text message: a binary-only peer never needs one.
+  private utf8: Utf8Validator | undefined;
   // A control frame's payload, gathered when it is split across reads.
   private control: Buffer | undefined;
 
@@ -94,9 +106,20 @@ export class FrameReceiver {
         at = this.readPayload(chunk, at);
         continue;
       }
-      // Header, extended length and mask key: gathered a byte run at a time, as they may be split anywhere.
+      if (this.state === HEADER && this.headerBytes === 0 && chunk.length - at >= 2) {
+        const whole = headerLength(chunk[at + 1], this.options.masked);
+        if (chunk.length - at >= whole) {
+          // The usual case: the whole header is in this read, and is read where it lies.
+          if (!this.readHeader(chunk, at)) return;
+          at += whole;
+          if (this.frameLength === 0) this.endFrame(EMPTY, 0);
+          continue;
+        }
+      }
+      // Header, extended length and mask key split across reads: gathered a byte run at a time.
+      const header = (this.header ??= Buffer.allocUnsafe(14));
       const take = Math.min(this.headerNeed - this.headerBytes, chunk.length - at);
-      chunk.copy(this.header, this.headerBytes, at, at + take);
+      chunk.copy(header, this.headerBytes, at, at + take);
       this.headerBytes += take;
       at += take;
       if (this.headerBytes < this.headerNeed) return;
@@ -106,12 +129,51 @@ export class FrameReceiver {
     }
   }
 
-  /** Moves through the header fields once each has wholly arrived. */
+  /** A whole header at `src[at]`: checks it and starts the payload; false when the frame broke a rule. */
+  private readHeader(src: Buffer, at: number): boolean {
+    if (!this.readFirstTwo(src[at], src[at + 1])) return false;
+    const short = src[at + 1] & 0x7f;
+    let p = at + 2;
+    if (short === 126) {
+      this.frameLength = src.readUInt16BE(p);
+      p += 2;
+    } else if (short === 127) {
+      if (!this.readLength64(src, p)) return false;
+      p += 8;
+    } else {
+      this.frameLength = short;
+    }
+    if (!this.withinLimit()) return false;
+    if (this.options.masked) this.readKey(src, p);
+    this.startPayload();
+    return true;
+  }
+
+  /** A 64-bit length at `src[p]`. Section 5.2: its most significant bit must be 0; past 2^32 is over every limit here. */
+  private readLength64(src: Buffer, p: number): boolean {
+    const high = src.readUInt32BE(p);
+    if (high !== 0) {
+      this.fail(high >= 0x80000000 ? CLOSE_CODE.PROTOCOL_ERROR : CLOSE_CODE.MESSAGE_TOO_BIG, 'frame length too large');
+      return false;
+    }
+    this.frameLength = src.readUInt32BE(p + 4);
+    return true;
+  }
+
+  private readKey(src: Buffer, p: number): void {
+    this.k0 = src[p];
+    this.k1 = src[p + 1];
+    this.k2 = src[p + 2];
+    this.k3 = src[p + 3];
+  }
+
+  /** Moves through the fields of a split header once each has wholly arrived. */
   private advanceHeader(): void {
+    const header = this.header!;
     switch (this.state) {
       case HEADER: {
-        if (!this.readFirstTwo()) return;
-        const short = this.header[1] & 0x7f;
+        if (!this.readFirstTwo(header[0], header[1])) return;
+        const short = header[1] & 0x7f;
         if (short >= 126) {
           this.state = EXTENDED_LENGTH;
           this.headerNeed = 2 + (short === 126 ? 2 : 8);
@@ -122,31 +184,20 @@ export class FrameReceiver {
         return;
       }
       case EXTENDED_LENGTH: {
-        if (this.headerNeed === 4) {
-          this.frameLength = this.header.readUInt16BE(2);
-        } else {
-          const high = this.header.readUInt32BE(2);
-          // Section 5.2: the most significant bit must be 0. Anything past 2^32 is over every limit here anyway.
-          if (high !== 0) {
-            this.fail(high >= 0x80000000 ? CLOSE_CODE.PROTOCOL_ERROR : CLOSE_CODE.MESSAGE_TOO_BIG, 'frame length too large');
-            return;
-          }
-          this.frameLength = this.header.readUInt32BE(6);
-        }
+        if (this.headerNeed === 4) this.frameLength = header.readUInt16BE(2);
+        else if (!this.readLength64(header, 2)) return;
         this.afterLength();
         return;
       }
       case MASK_KEY:
-        this.header.copy(this.key, 0, this.headerNeed - 4, this.headerNeed);
+        this.readKey(header, this.headerNeed - 4);
         this.startPayload();
         return;
     }
   }
 
   /** Checks the first two bytes; false when the frame broke a rule (the receiver has stopped). */
-  private readFirstTwo(): boolean {
-    const b0 = this.header[0];
-    const b1 = this.header[1];
+  private readFirstTwo(b0: number, b1: number): boolean {
     this.fin = (b0 & 0x80) !== 0;
     this.opcode = b0 & 0x0f;
     // No extension is ever negotiated, so every reserved bit must be 0 (section 5.2).
@@ -175,11 +226,17 @@ export class FrameReceiver {
     return true;
   }
 
-  private afterLength(): void {
+  /** A data frame that would take its message past the limit fails now, before any of it is buffered. */
+  private withinLimit(): boolean {
     if (this.opcode < 0x8 && this.messageBytes + this.frameLength > this.options.maxMessageBytes) {
       this.fail(CLOSE_CODE.MESSAGE_TOO_BIG, `message over ${this.options.maxMessageBytes} bytes`);
-      return;
+      return false;
     }
+    return true;
+  }
+
+  private afterLength(): void {
+    if (!this.withinLimit()) return;
     if (this.options.masked) {
       this.state = MASK_KEY;
       this.headerNeed += 4;
@@ -197,12 +254,12 @@ export class FrameReceiver {
   private readPayload(chunk: Buffer, at: number): number {
     const take = Math.min(this.frameLength - this.frameDone, chunk.length - at);
     const end = at + take;
-    if (this.options.masked) applyMask(chunk, at, end, this.key, 0, this.frameDone & 3);
+    if (this.options.masked) this.unmask(chunk, at, end, this.frameDone & 3);
     if (this.opcode >= 0x8) {
       this.gatherControl(chunk, at, end);
     } else {
       if (this.messageOpcode === OPCODE.TEXT) {
-        const bad = this.utf8.check(chunk, at, end);
+        const bad = (this.utf8 ??= new Utf8Validator()).check(chunk, at, end);
         if (bad >= 0) {
           this.fail(CLOSE_CODE.INVALID_PAYLOAD, 'invalid UTF-8 in a text message');
           return chunk.length;
@@ -221,6 +278,24 @@ export class FrameReceiver {
     this.frameDone += take;
     if (this.frameDone === this.frameLength) this.endFrame(EMPTY, 0);
     return end;
+  }
+
+  /** XORs `buffer[start, end)` with the mask key, the first byte taking key byte `phase`. */
+  private unmask(buffer: Buffer, start: number, end: number, phase: number): void {
+    const { k0, k1, k2, k3 } = this;
+    let i = start;
+    // Up to the key's start, so that the loop below takes four bytes at a time.
+    for (; i < end && phase !== 0; i++, phase = (phase + 1) & 3) buffer[i] ^= phase === 1 ? k1 : phase === 2 ? k2 : k3;
+    const quads = end - ((end - i) & 3);
+    for (; i < quads; i += 4) {
+      buffer[i] ^= k0;
+      buffer[i + 1] ^= k1;
+      buffer[i + 2] ^= k2;
+      buffer[i + 3] ^= k3;
+    }
+    if (i < end) buffer[i++] ^= k0;
+    if (i < end) buffer[i++] ^= k1;
+    if (i < end) buffer[i] ^= k2;
   }
 
   private gatherMessage(chunk: Buffer, at: number, end: number): void {
@@ -257,7 +332,7 @@ export class FrameReceiver {
     }
     if (!this.fin) return;
     const binary = this.messageOpcode === OPCODE.BINARY;
-    if (!binary && !this.utf8.complete) {
+    if (!binary && !(this.utf8?.complete ?? true)) {
       this.fail(CLOSE_CODE.INVALID_PAYLOAD, 'text message ends inside a UTF-8 sequence');
       return;
     }
@@ -267,7 +342,7 @@ export class FrameReceiver {
     this.messageOpcode = -1;
     this.messageBytes = 0;
     this.message = undefined;
-    this.utf8.reset();
+    this.utf8?.reset();
     this.sink.message(binary, buffer, start, start + length);
   }
 

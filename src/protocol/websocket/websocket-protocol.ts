@@ -52,9 +52,11 @@ export interface WebSocketClientOptions {
 }
 
 /** A handshake's head may not grow past this: the same bound as an HTTP request head's (431). */
+/** Shared by every stream with nothing pending: an empty Buffer per connection costs ~180 bytes. */
+const EMPTY = Buffer.alloc(0);
 const MAX_HEAD_BYTES = 16 * 1024;
 /** A server's ping is the same for every connection: one frame serves them all. */
-const SERVER_PING = encodeControl(OPCODE.PING, Buffer.alloc(0), false);
+const SERVER_PING = encodeControl(OPCODE.PING, EMPTY, false);
 
 /**
  * RFC 6455 WebSocket as a wire protocol. One binary message is one packet,
@@ -105,7 +107,7 @@ const DONE = 3;
 class WebSocketStream implements ProtocolStream, ReceiverSink {
   private state = AWAITING_HEAD;
   /** The handshake's bytes so far; then, while the hook decides, what came after it. */
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private receiver: FrameReceiver | undefined;
   private closeSent = false;
   private clientKey = '';
@@ -214,7 +216,7 @@ class WebSocketStream implements ProtocolStream, ReceiverSink {
     });
     this.peer.opened(data);
     const early = this.pending;
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     // Frames the peer sent right behind its handshake.
     if (early.length > 0 && this.state === OPEN) this.receiver.push(early);
   }
@@ -223,7 +225,7 @@ class WebSocketStream implements ProtocolStream, ReceiverSink {
   private refuse(error: HeadError): void {
     if (this.state === DONE) return;
     this.state = DONE;
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     const status = error instanceof HeadError ? error.status : 400;
     this.peer.write(refusal(status, `${error.message}\n`));
     this.peer.fail('protocol-error');
@@ -259,7 +261,7 @@ class WebSocketStream implements ProtocolStream, ReceiverSink {
     // Section 5.5.1: answer a close with a close, echoing its code, unless this side sent one first.
     if (!this.closeSent) {
       this.closeSent = true;
-      const payload = code === CLOSE_CODE.NO_STATUS ? Buffer.alloc(0) : closePayload(code, '');
+      const payload = code === CLOSE_CODE.NO_STATUS ? EMPTY : closePayload(code, '');
       this.peer.write(encodeControl(OPCODE.CLOSE, payload, this.role === 'client'));
     }
     const error: TransportError | undefined =
@@ -288,7 +290,9 @@ class WebSocketStream implements ProtocolStream, ReceiverSink {
   }
 
   keepAlive(): Uint8Array | undefined {
-    if (this.state !== OPEN) return undefined;
-    return this.role === 'server' ? SERVER_PING : encodeControl(OPCODE.PING, Buffer.alloc(0), true);
+    // With pings off (pingIntervalMs 0) the idle timeout binds the session: a quiet one is closed, not
+    // pinged, or a peer that answers pings (every browser does) would never be idle.
+    if (this.state !== OPEN || this.protocol.keepAliveMs === undefined) return undefined;
+    return this.role === 'server' ? SERVER_PING : encodeControl(OPCODE.PING, EMPTY, true);
   }
 }
