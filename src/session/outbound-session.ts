@@ -41,6 +41,8 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
   private proven = false;
   /** The current connection's handshake was refused: its end is a failed attempt, not a loss. */
   private refused = false;
+  /** How the current connection was lost in its protocol, for when its transport ends (see `fail`). */
+  private lost: { reason: CloseReason; error: TransportError | undefined } | undefined = undefined;
   private everConnected = false;
   private queued: Buffer[] = [];
   private queuedBytes = 0;
@@ -145,6 +147,15 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
    * attempt, retried under the policy like a refused dial.
    */
   override fail(reason: CloseReason, error?: TransportError): void {
+    if (this.state === 'open' && this.policy !== undefined && RECONNECTABLE.has(reason)) {
+      // The peer closed in its protocol (a WebSocket close frame, already answered): a loss like a FIN.
+      // Packets sent from now on wait in the queue for the next connection.
+      this.lost = { reason, error };
+      this.state = 'reconnecting';
+      this.table.stopIdleTracking(this);
+      this.table.backend.close(this.connId, 'graceful');
+      return;
+    }
     if (this.state === 'open' || this.state === 'closing' || this.state === 'closed' || this.connId < 0) {
       super.fail(reason, error);
       return;
@@ -166,6 +177,10 @@ export class OutboundSession<Data extends object = Record<string, any>> extends 
   }
 
   override transportClosed(transportReason: CloseReason, error: TransportError | undefined): void {
+    if (this.lost !== undefined) {
+      ({ reason: transportReason, error } = { reason: this.lost.reason, error: error ?? this.lost.error });
+      this.lost = undefined;
+    }
     if (this.refused) {
       this.refused = false;
       this.connId = -1;

@@ -1,5 +1,5 @@
 import { createServer, type Server, type Session } from '../../src';
-import { backends } from '../support/backends';
+import { listen, matrix } from '../support/backends';
 import { RawPeer } from '../support/raw-peer';
 import { waitFor } from '../support/wait';
 
@@ -8,7 +8,7 @@ import { waitFor } from '../support/wait';
 const PEERS = 1500;
 const ROUNDS = 5;
 
-describe.each(backends)(`broadcast to ${PEERS} sessions on %s`, (backend) => {
+describe.each(matrix)(`broadcast to ${PEERS} sessions on %s over %s`, (backend, protocol) => {
   let server: Server;
   let peers: RawPeer[] = [];
 
@@ -22,9 +22,9 @@ describe.each(backends)(`broadcast to ${PEERS} sessions on %s`, (backend) => {
     server = createServer({ backend });
     const sessions: Session[] = [];
     server.on('session', (session) => sessions.push(session));
-    const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = await listen(server, protocol);
     for (let i = 0; i < PEERS; i += 100) {
-      peers.push(...(await Promise.all(Array.from({ length: Math.min(100, PEERS - i) }, () => RawPeer.connect(port)))));
+      peers.push(...(await Promise.all(Array.from({ length: Math.min(100, PEERS - i) }, () => RawPeer.connect(port, { protocol })))));
     }
     await waitFor(() => sessions.length === PEERS, `${PEERS} sessions`, 10_000);
 

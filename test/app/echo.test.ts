@@ -1,8 +1,8 @@
 import { connect, createServer, type Client, type Server } from '../../src';
-import { backends } from '../support/backends';
+import { listen, matrix, target } from '../support/backends';
 import { RawPeer } from '../support/raw-peer';
 
-describe.each(backends)('raw packets on %s', (backend) => {
+describe.each(matrix)('raw packets on %s over %s', (backend, protocol) => {
   let server: Server;
   let port: number;
 
@@ -12,13 +12,13 @@ describe.each(backends)('raw packets on %s', (backend) => {
       session.send(1, bytes);
     });
     server.handle(2, (_session, bytes: Buffer) => Buffer.concat([Buffer.from('re:'), bytes]));
-    ({ port } = await server.listen({ host: '127.0.0.1', port: 0 }));
+    ({ port } = await listen(server, protocol));
   });
 
   afterEach(() => server.close({ drainMs: 100 }));
 
-  it('echoes packets to a raw node:net peer byte for byte', async () => {
-    const peer = await RawPeer.connect(port);
+  it('echoes packets to a raw peer byte for byte', async () => {
+    const peer = await RawPeer.connect(port, { protocol });
     peer.sendPacket(1, Buffer.from('hello'));
     peer.sendPacket(1, Buffer.alloc(0));
     const packets = await peer.waitForPackets(2);
@@ -30,7 +30,7 @@ describe.each(backends)('raw packets on %s', (backend) => {
   });
 
   it('sends a returned value back as the reply', async () => {
-    const client: Client = await connect({ port, backend });
+    const client: Client = await connect({ ...target(protocol, port), backend });
     const replies: string[] = [];
     client.handle(2, (_s, bytes: Buffer) => {
       replies.push(bytes.toString());

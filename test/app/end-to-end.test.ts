@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { connect, createServer, ProtobufCodec, type Client, type Server } from '../../src';
-import { backends } from '../support/backends';
+import { listen, matrix, target } from '../support/backends';
 import { waitFor } from '../support/wait';
 
 // 200 real connections per backend; the whole case runs in a few seconds, the
@@ -41,7 +41,7 @@ interface Player {
   ticks: Tick[];
 }
 
-describe.each(backends)('a lobby of 200 players on %s', (backend) => {
+describe.each(matrix)('a lobby of 200 players on %s over %s', (backend, protocol) => {
   const codec = ProtobufCodec.loadSync(PROTO, PACKETS);
   let server: Server | undefined;
   let clients: Client[] = [];
@@ -71,11 +71,11 @@ describe.each(backends)('a lobby of 200 players on %s', (backend) => {
     srv.handle<Chat>('game.Chat', (session, chat) => {
       session.room?.broadcast('game.Chat', chat, { except: session });
     });
-    const { port } = await srv.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = await listen(srv, protocol);
 
     const players = await Promise.all(
       Array.from({ length: PLAYERS }, async (_, i): Promise<Player> => {
-        const client = await connect({ port, backend, codec });
+        const client = await connect({ ...target(protocol, port), backend, codec });
         clients.push(client);
         const player: Player = { name: `p${i}`, room: `room-${i % ROOMS}`, client, joined: [], chats: [], ticks: [] };
         client.handle<Joined>('game.Joined', (_s, m) => {

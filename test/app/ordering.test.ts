@@ -1,9 +1,9 @@
 import { connect, createServer, type Server } from '../../src';
-import { backends } from '../support/backends';
+import { listen, matrix, target } from '../support/backends';
 import { RawPeer } from '../support/raw-peer';
 import { waitFor } from '../support/wait';
 
-describe.each(backends)('per-session packet order on %s', (backend) => {
+describe.each(matrix)('per-session packet order on %s over %s', (backend, protocol) => {
   let server: Server;
   afterEach(() => server.close({ drainMs: 100 }));
 
@@ -20,8 +20,8 @@ describe.each(backends)('per-session packet order on %s', (backend) => {
       handled.push(n);
       return bytes;
     });
-    const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
-    const client = await connect({ port, backend });
+    const { port } = await listen(server, protocol);
+    const client = await connect({ ...target(protocol, port), backend });
     const replies: number[] = [];
     client.handle(1, (_s, bytes: Buffer) => {
       replies.push(bytes.readUInt32LE(0));
@@ -46,9 +46,9 @@ describe.each(backends)('per-session packet order on %s', (backend) => {
       await gate;
     });
     server.handle(2, (_session, bytes: Buffer) => bytes);
-    const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
-    const slow = await RawPeer.connect(port);
-    const quick = await RawPeer.connect(port);
+    const { port } = await listen(server, protocol);
+    const slow = await RawPeer.connect(port, { protocol });
+    const quick = await RawPeer.connect(port, { protocol });
     slow.sendPacket(1, Buffer.alloc(0));
     slow.sendPacket(2, Buffer.from('after-slow'));
     quick.sendPacket(2, Buffer.from('quick'));

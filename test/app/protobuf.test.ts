@@ -10,7 +10,7 @@ import {
   type Server,
   type Session,
 } from '../../src';
-import { backends } from '../support/backends';
+import { listen, matrix, target } from '../support/backends';
 import { RawPeer } from '../support/raw-peer';
 import { nextEvent, waitFor } from '../support/wait';
 
@@ -79,7 +79,7 @@ describe('ProtobufCodec construction', () => {
   });
 });
 
-describe.each(backends)('protobuf packets on %s', (backend) => {
+describe.each(matrix)('protobuf packets on %s over %s', (backend, protocol) => {
   const codec = ProtobufCodec.loadSync(PROTO, PACKETS);
   let server: Server;
   let port: number;
@@ -96,7 +96,7 @@ describe.each(backends)('protobuf packets on %s', (backend) => {
     });
     server.handle('game.Chat', (_session, chat) => chat);
     server.handle('game.Tick', (_session, tick) => tick);
-    ({ port } = await server.listen({ host: '127.0.0.1', port: 0 }));
+    ({ port } = await listen(server, protocol));
   });
 
   afterEach(async () => {
@@ -109,7 +109,7 @@ describe.each(backends)('protobuf packets on %s', (backend) => {
 
   /** Connects a client that collects every packet it gets as a plain object with defaults filled in. */
   async function connectCollecting(): Promise<{ client: Client; received: Array<[string, Record<string, unknown>]> }> {
-    const c = await connect({ port, backend, codec });
+    const c = await connect({ ...target(protocol, port), backend, codec });
     client = c;
     const received: Array<[string, Record<string, unknown>]> = [];
     for (const name of ['game.Joined', 'game.Chat', 'game.Tick']) {
@@ -163,7 +163,7 @@ describe.each(backends)('protobuf packets on %s', (backend) => {
   });
 
   it('puts the mapped packet id and the protobuf encoding on the wire', async () => {
-    peer = await RawPeer.connect(port);
+    peer = await RawPeer.connect(port, { protocol });
     const Join = codec.typeOf('game.Join');
     const Joined = codec.typeOf('game.Joined');
     peer.sendPacket(1, Join.encode({ room: 'lobby', name: 'grace' }).finish());
@@ -220,7 +220,7 @@ describe.each(backends)('protobuf packets on %s', (backend) => {
 
   it('closes only the session whose payload does not decode, with reason decode-error', async () => {
     const { client: c, received } = await connectCollecting();
-    peer = await RawPeer.connect(port);
+    peer = await RawPeer.connect(port, { protocol });
     // The client dialled first, so its session was accepted first.
     await waitFor(() => accepted.length === 2, 'both sessions');
     const closed = nextEvent<[Session, string]>(server, 'sessionClose');

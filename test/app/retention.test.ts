@@ -1,7 +1,7 @@
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { createServer, type Server } from '../../src';
-import { backends } from '../support/backends';
+import { listen, matrix } from '../support/backends';
 import { RawPeer } from '../support/raw-peer';
 import { waitFor } from '../support/wait';
 
@@ -27,7 +27,7 @@ function liveBufferBytes(): number {
  * everything received with it (on uring, one buffer per wake-up holds every
  * connection's bytes).
  */
-describe.each(backends)('memory held by waiting packets on %s', (backend) => {
+describe.each(matrix)('memory held by waiting packets on %s over %s', (backend, protocol) => {
   let server: Server | undefined;
   const peers: RawPeer[] = [];
 
@@ -47,10 +47,10 @@ describe.each(backends)('memory held by waiting packets on %s', (backend) => {
     server.handle(HELD, (_s, bytes: Buffer) => {
       held.push(bytes.toString());
     });
-    const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = await listen(server, protocol);
 
     const connect = async () => {
-      const peer = await RawPeer.connect(port);
+      const peer = await RawPeer.connect(port, { protocol });
       peers.push(peer);
       return peer;
     };

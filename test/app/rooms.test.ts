@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { connect, createServer, ProtobufCodec, type Client, type Server, type Session } from '../../src';
-import { backends } from '../support/backends';
+import { listen, matrix, target } from '../support/backends';
 import { waitFor } from '../support/wait';
 
 const PROTO = path.join(__dirname, '../fixtures/game.proto');
@@ -22,7 +22,7 @@ interface Player {
   markers: number;
 }
 
-describe.each(backends)('rooms on %s', (backend) => {
+describe.each(matrix)('rooms on %s over %s', (backend, protocol) => {
   const codec = ProtobufCodec.loadSync(PROTO, PACKETS);
   let server: Server;
   let port: number;
@@ -34,7 +34,7 @@ describe.each(backends)('rooms on %s', (backend) => {
     accepted = [];
     clients = [];
     server.on('session', (session) => accepted.push(session));
-    ({ port } = await server.listen({ host: '127.0.0.1', port: 0 }));
+    ({ port } = await listen(server, protocol));
   });
 
   afterEach(async () => {
@@ -47,7 +47,7 @@ describe.each(backends)('rooms on %s', (backend) => {
     const players: Player[] = [];
     for (let i = 0; i < count; i++) {
       const index = accepted.length;
-      const client = await connect({ port, backend, codec });
+      const client = await connect({ ...target(protocol, port), backend, codec });
       clients.push(client);
       await waitFor(() => accepted.length > index, 'the server to accept the client');
       const player: Player = { client, session: accepted[index], chats: [], markers: 0 };

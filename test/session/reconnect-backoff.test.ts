@@ -1,11 +1,11 @@
 import * as net from 'node:net';
 import { createClient, createServer, type CloseReason } from '../../src';
-import { backends } from '../support/backends';
+import { listen, matrix, target } from '../support/backends';
 import { waitFor } from '../support/wait';
 
 const DEADLINE_MS = 30_000;
 
-/** A plain node:net server that accepts every connection and closes it at once, as an overloaded one might. */
+/** A plain node:net server that accepts every connection and closes it at once, as an overloaded one might (a WebSocket client gets no answer to its handshake). */
 async function slammingServer(): Promise<{ server: net.Server; port: number; accepted: () => number }> {
   let accepted = 0;
   const server = net.createServer((socket) => {
@@ -17,11 +17,13 @@ async function slammingServer(): Promise<{ server: net.Server; port: number; acc
   return { server, port: (server.address() as net.AddressInfo).port, accepted: () => accepted };
 }
 
-describe.each(backends)('reconnect backoff on %s', (backend) => {
+describe.each(matrix)('reconnect backoff on %s over %s', (backend, protocol) => {
+  // Over WebSocket the greeting server's session.close() sends a close frame, which today closes
+  // the client for good instead of reconnecting (OutboundSession.fail; reported). Expected to fail there until fixed.
   it('a server that accepts and closes at once is a failed attempt: the client backs off and gives up within its retries', async () => {
     const slam = await slammingServer();
     try {
-      const client = createClient({ port: slam.port, backend, reconnect: { initialDelayMs: 5, maxDelayMs: 20, maxRetries: 4 } });
+      const client = createClient({ ...target(protocol, slam.port), backend, reconnect: { initialDelayMs: 5, maxDelayMs: 20, maxRetries: 4 } });
       const attempts: number[] = [];
       let closed: { reason: CloseReason; error: { code: string } | undefined } | undefined;
       client.on('reconnecting', (attempt) => attempts.push(attempt));
@@ -40,9 +42,9 @@ describe.each(backends)('reconnect backoff on %s', (backend) => {
 
   it('connect-failed carries the last dial error when nothing listens', async () => {
     const probe = createServer({ backend });
-    const { port } = await probe.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = await listen(probe, protocol);
     await probe.close();
-    const client = createClient({ port, backend, reconnect: { initialDelayMs: 5, maxDelayMs: 10, maxRetries: 2 } });
+    const client = createClient({ ...target(protocol, port), backend, reconnect: { initialDelayMs: 5, maxDelayMs: 10, maxRetries: 2 } });
     let closed: { reason: CloseReason; error: { code: string } | undefined } | undefined;
     client.on('close', (reason, error) => (closed = { reason, error }));
     await waitFor(() => closed !== undefined, 'the client to give up', DEADLINE_MS);
@@ -58,16 +60,18 @@ describe.each(backends)('reconnect backoff on %s', (backend) => {
       session.send(1, Buffer.from('hello'));
       session.close();
     });
-    const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = await listen(server, protocol);
     try {
-      const client = createClient({ port, backend, reconnect: { initialDelayMs: 5, maxDelayMs: 10, maxRetries: 1 } });
+      const client = createClient({ ...target(protocol, port), backend, reconnect: { initialDelayMs: 5, maxDelayMs: 10, maxRetries: 1 } });
       let greetings = 0;
       client.handle(1, () => {
         greetings++;
       });
       const attempts: number[] = [];
       client.on('reconnecting', (attempt) => attempts.push(attempt));
-      await waitFor(() => greetings >= 5, 'five greetings', DEADLINE_MS);
+      // A client that closed for good will never get five: stop waiting then.
+      await waitFor(() => greetings >= 5 || client.session.state === 'closed', 'five greetings', DEADLINE_MS);
+      expect(greetings).toBeGreaterThanOrEqual(5);
       expect(attempts.every((attempt) => attempt === 1)).toBe(true);
       expect(client.session.state).not.toBe('closed');
       await client.close();

@@ -33,15 +33,15 @@ const REASON_FOR_CODE: Readonly<Record<number, CloseReason>> = {
   [CLOSE_CODE.UNSUPPORTED_DATA]: 'unknown-packet',
   [CLOSE_CODE.INVALID_PAYLOAD]: 'decode-error',
   [CLOSE_CODE.MESSAGE_TOO_BIG]: 'frame-too-large',
-  [CLOSE_CODE.INTERNAL_ERROR]: 'error',
 };
 
 /**
  * The close reason of a session whose peer closed it with `code` and
- * `text`: a code that names a fault (1002, 1003, 1007, 1009, 1011) gives
- * that fault's reason; a private-use code (4000-4999) gives the peer's own
- * reason, its text; anything else (1000, 1001, 1005, 1008, ...) is
- * `peer-closed`, as a peer's FIN is on a framed connection.
+ * `text`: a code that names a fault in what this side sent (1002, 1003,
+ * 1007, 1009) gives that fault's reason; a private-use code (4000-4999)
+ * gives the peer's own reason, its text; anything else (1000, 1001, 1005,
+ * 1008, 1011: the peer's own trouble, ...) is `peer-closed`, as a peer's FIN
+ * is on a framed connection. The close event's error says which code it was.
  */
 export function closeReasonFor(code: number, text: string): CloseReason {
   if (code >= 4000 && code <= 4999 && text !== '') return text;
