@@ -13,7 +13,7 @@ import {
   type TransportCloseReason,
 } from './backend';
 import { watchGracefulClose } from './graceful-close';
-import { errnoName, type Addon } from './native-addon';
+import type { Addon } from './native-addon';
 import { NativeLoop, type LoopOwner } from './native-loop';
 import { PROTOCOL as P } from './native-protocol';
 import { reusePortRefused, reusePortSupport } from './reuse-port';
@@ -44,6 +44,7 @@ function numericHost(host: string | undefined): string {
 export class NativeBackend implements Backend, LoopOwner {
   readonly kind: BackendKind;
 
+  private readonly addon: Addon;
   private readonly options: BackendOptions;
   private readonly loop: NativeLoop;
   /** Open connections, whose slots the shared loop records as this instance's. */
@@ -70,6 +71,7 @@ export class NativeBackend implements Backend, LoopOwner {
 
   constructor(addon: Addon, options: BackendOptions) {
     this.kind = addon.mechanism;
+    this.addon = addon;
     this.options = options;
     this.loop = acquireLoop(addon);
   }
@@ -225,7 +227,7 @@ export class NativeBackend implements Backend, LoopOwner {
       case P.EV_CONNECT: {
         const remoteAddress = c !== 0 ? ipv4Text(c) : (this.loop.reactor.peer(slot, gen)?.[0] ?? '');
         if (a < 0) {
-          const code = errnoName(a);
+          const code = this.addon.errnoName(a);
           this.forget(connId, slot, gen);
           this.pending.push({ type: 'connect', connId, remoteAddress, remotePort: b, error: { code, message: `connect ${code}` } });
         } else {
@@ -246,7 +248,7 @@ export class NativeBackend implements Backend, LoopOwner {
         const reason = this.closingReasons.get(connId);
         this.forget(connId, slot, gen);
         if (a === P.CLOSE_ERROR) {
-          const code = errnoName(b);
+          const code = this.addon.errnoName(b);
           this.pending.push({ type: 'close', connId, reason: reason ?? 'error', error: { code, message: `socket error ${code}` } });
         } else {
           this.pending.push({ type: 'close', connId, reason: reason ?? (a === P.CLOSE_PEER ? 'peer' : 'local') });
