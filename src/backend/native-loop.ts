@@ -202,8 +202,10 @@ export class NativeLoop {
       i += 4;
       c.set(targets.subarray(2 * first, 2 * (first + count)), i);
       this.commandInts = i + 2 * count;
+      // Counted with its own command: the next reserve() may flush this one,
+      // and a flushed command's bytes are counted in `queued` instead.
+      for (let k = first; k < first + count; k++) this.addPending(targets[2 * k], bytes.length);
     }
-    for (let k = 0; k < pairs; k++) this.addPending(targets[2 * k], bytes.length);
   }
 
   close(slot: number, gen: number, abort: boolean): void {
