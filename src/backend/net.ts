@@ -9,6 +9,7 @@ import type {
   TransportCloseReason,
   TransportError,
 } from './backend';
+import { defaultBacklog } from './backlog';
 import { watchGracefulClose } from './graceful-close';
 import { reusePortRefused, reusePortSupport } from './reuse-port';
 import { SlotIds } from './slot-ids';
@@ -31,6 +32,19 @@ interface NetConn {
 
 function toTransportError(err: NodeJS.ErrnoException): TransportError {
   return { code: err.code ?? 'EIO', message: err.message };
+}
+
+/**
+ * Resets a socket, or closes it where a reset cannot work. Once node:net has
+ * flushed its queue after end() it issues the FIN (a libuv shutdown), and
+ * until that completes libuv refuses a reset (EINVAL): node then reports an
+ * error and never closes the handle, so no `close` follows and the process
+ * cannot exit. Nothing is queued in node:net then, and our FIN is on its way:
+ * a plain close ends the connection just as well.
+ */
+function reset(socket: net.Socket): void {
+  if (socket.writableEnded && socket.writableLength === 0 && !socket.writableFinished) socket.destroy();
+  else socket.resetAndDestroy();
 }
 
 /** The pure `node:net` backend: the reference every native backend must agree with. */
@@ -67,7 +81,7 @@ export class NetBackend implements Backend {
     server.on('connection', (socket) => this.adopt(listenerId, socket));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      const { host, port, backlog, reusePort } = options;
+      const { host, port, backlog = defaultBacklog(), reusePort } = options;
       // `reusePort` is only passed on where node:net knows it (see reuse-port.ts).
       server.listen({ host, port, backlog, ...(reusePort === true ? { reusePort } : {}) }, () => {
         server.off('error', reject);
@@ -125,7 +139,7 @@ export class NetBackend implements Backend {
     if (conn === undefined) return;
     if (conn.closing) {
       // An abort may cut short a graceful close that is still flushing (a drain deadline).
-      if (mode === 'abort' && conn.connected && !conn.socket.destroyed) conn.socket.resetAndDestroy();
+      if (mode === 'abort' && conn.connected && !conn.socket.destroyed) reset(conn.socket);
       return;
     }
     this.beginClose(conn, 'local');
@@ -134,14 +148,14 @@ export class NetBackend implements Backend {
       return;
     }
     if (mode === 'abort') {
-      conn.socket.resetAndDestroy();
+      reset(conn.socket);
       return;
     }
     conn.socket.end();
     // node:net shows only its own queue, not the kernel's.
     watchGracefulClose(
       () => (conn.socket.destroyed ? undefined : { bytes: conn.socket.writableLength, kernelCounted: false }),
-      () => conn.socket.resetAndDestroy(),
+      () => reset(conn.socket),
     );
   }
 
@@ -255,7 +269,7 @@ export class NetBackend implements Backend {
     const queued = conn.socket.writableLength + bytes.length;
     if (queued > this.options.maxQueueBytes) {
       this.beginClose(conn, 'backpressure');
-      conn.socket.resetAndDestroy();
+      reset(conn.socket);
       return false;
     }
     if (!conn.corked) {
