@@ -31,7 +31,7 @@ struct water_marks {
 struct listen_request {
   const char* host;  // numeric; empty for every interface
   int port;
-  int backlog;
+  int backlog;  // JS passes the system's limit unless told otherwise (src/backend/backlog.ts)
   bool reuse_port;
   water_marks marks;  // for the connections it accepts
 };

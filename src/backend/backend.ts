@@ -116,6 +116,7 @@ export interface ListenOptions {
   host?: string;
   /** 0 picks a free port; `listen` resolves with the one bound. */
   port: number;
+  /** The accept queue's length; by default the system's limit (somaxconn on Linux, SOMAXCONN on Windows). */
   backlog?: number;
   /** SO_REUSEPORT, so that several reactors can each own a listener on one port. */
   reusePort?: boolean;

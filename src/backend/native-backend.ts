@@ -12,6 +12,7 @@ import {
   type ListenOptions,
   type TransportCloseReason,
 } from './backend';
+import { defaultBacklog } from './backlog';
 import { watchGracefulClose } from './graceful-close';
 import type { Addon } from './native-addon';
 import { NativeLoop, type LoopOwner } from './native-loop';
@@ -86,7 +87,7 @@ export class NativeBackend implements Backend, LoopOwner {
     const [listenerId, port] = this.loop.reactor.listen(
       host,
       options.port,
-      options.backlog ?? 511,
+      options.backlog ?? defaultBacklog(),
       options.reusePort ?? false,
       highWaterMarkBytes,
       lowWaterMarkBytes,
