@@ -156,6 +156,12 @@ export interface BackendStats {
   readonly batches: number;
   /** Kernel submissions (io_uring_enter, WSASend, socket writes). */
   readonly submits: number;
+  /**
+   * Graceful closes that made no progress for 2 s and were reset instead
+   * (see `close`): a peer that stopped reading or never answered our FIN,
+   * or a backend that failed to notice that it did.
+   */
+  readonly stalledCloses: number;
   /** Native backends: the reactor's receive buffer pool, which grows under load and shrinks after. */
   readonly recvBuffers?: number;
   /** Native backends: how often the kernel found the receive buffer pool empty. */

@@ -69,6 +69,7 @@ export class NativeBackend implements Backend, LoopOwner {
   private reads = 0;
   private sends = 0;
   private batches = 0;
+  private stalledCloses = 0;
 
   constructor(addon: Addon, options: BackendOptions) {
     this.kind = addon.mechanism;
@@ -172,7 +173,10 @@ export class NativeBackend implements Backend, LoopOwner {
           const unsent = this.owns(connId) ? this.loop.reactor.unsent(slot, gen) : undefined;
           return unsent && { bytes: unsent[0] + this.loop.queuedBytes(slot) - this.loop.queued[slot], kernelCounted: unsent[1] };
         },
-        () => this.loop.close(slot, gen, true),
+        () => {
+          this.stalledCloses++;
+          this.loop.close(slot, gen, true);
+        },
       );
     }
   }
@@ -198,6 +202,7 @@ export class NativeBackend implements Backend, LoopOwner {
       batches: this.batches,
       // Submissions are the reactor's, shared by every backend instance on this thread.
       submits: native.submits,
+      stalledCloses: this.stalledCloses,
       recvBuffers: native.recvBuffers,
       recvBufferShortages: native.enobufs,
     };

@@ -69,6 +69,7 @@ export class NetBackend implements Backend {
   private sends = 0;
   private batches = 0;
   private submits = 0;
+  private stalledCloses = 0;
 
   constructor(options: BackendOptions) {
     this.options = options;
@@ -155,7 +156,10 @@ export class NetBackend implements Backend {
     // node:net shows only its own queue, not the kernel's.
     watchGracefulClose(
       () => (conn.socket.destroyed ? undefined : { bytes: conn.socket.writableLength, kernelCounted: false }),
-      () => reset(conn.socket),
+      () => {
+        this.stalledCloses++;
+        reset(conn.socket);
+      },
     );
   }
 
@@ -179,6 +183,7 @@ export class NetBackend implements Backend {
       queuedBytes,
       batches: this.batches,
       submits: this.submits,
+      stalledCloses: this.stalledCloses,
     };
   }
 
