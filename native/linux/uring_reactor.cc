@@ -7,7 +7,9 @@
 //
 // user_data packs the operation, the slot's generation and the slot, as
 // liburing's examples/proxy.h does, so a completion for a slot that has since
-// been reused is recognised and dropped.
+// been reused is recognised and dropped. It also names an operation fully:
+// one that finds the submission queue full waits as a user_data and is
+// prepared from its owner's state once there is room, never dropped.
 #include <liburing.h>
 #include <netinet/in.h>
 #include <linux/sockios.h>
@@ -44,7 +46,9 @@ enum op : uint8_t {
   OP_RECV,
   OP_SEND,
   OP_CONNECT,
-  OP_CANCEL,
+  OP_CANCEL,         // a connection's operations, by descriptor
+  OP_CANCEL_ACCEPT,  // a closing listener's accept
+  OP_CANCEL_RETRY,   // a closing listener's pause before accepting again
 };
 
 uint64_t pack(op o, uint32_t gen, uint32_t slot) {
@@ -127,6 +131,12 @@ struct reactor {
   std::vector<int32_t> events;
   std::vector<uint8_t> staging;  // the received bytes DATA events point into
   std::vector<uint32_t> dirty;   // slots that got new sends this flush
+  // Operations that found the submission queue full even after a submit
+  // (the kernel took none of it: out of memory, say), by user_data, oldest
+  // first. Each counts as in flight for its connection or listener and is
+  // issued after the next reap, or completed as cancelled if its owner has
+  // begun closing meanwhile.
+  std::vector<uint64_t> unissued;
   bool in_process = false;
   bool destroyed = false;
 
@@ -154,6 +164,76 @@ void submit(reactor* r) {
   r->stats.submits++;
 }
 
+void poke(reactor* r) {
+  uint64_t one = 1;
+  (void)!write(r->event_fd, &one, sizeof(one));
+}
+
+// Fills an SQE for the operation `ud` names, from its owner's state now: an
+// operation issued late carries what is queued then, not what was before.
+void prep(reactor* r, struct io_uring_sqe* sqe, uint64_t ud) {
+  uint32_t slot = slot_of(ud);
+  switch (op_of(ud)) {
+    case OP_RECV: {
+      conn& c = r->conns.at(slot);
+      io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = buf_pool::GROUP;
+      break;
+    }
+    case OP_SEND: {
+      conn& c = r->conns.at(slot);
+      struct iovec* iov = c.iov.get();
+      int n = c.queue.peek(MAX_IOV, [iov](int i, uint8_t* data, uint32_t length) { iov[i] = {data, length}; });
+      if (n == 1) {
+        // The common case once slices coalesce: a plain send skips the
+        // kernel's msghdr and iovec import.
+        io_uring_prep_send(sqe, c.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+      } else {
+        c.msg = {};
+        c.msg.msg_iov = iov;
+        c.msg.msg_iovlen = static_cast<size_t>(n);
+        io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+      }
+      break;
+    }
+    case OP_CONNECT: {
+      conn& c = r->conns.at(slot);
+      io_uring_prep_connect(sqe, c.fd, reinterpret_cast<sockaddr*>(&c.peer), c.peer_len);
+      break;
+    }
+    case OP_CANCEL:
+      io_uring_prep_cancel_fd(sqe, r->conns.at(slot).fd, IORING_ASYNC_CANCEL_ALL);
+      break;
+    case OP_ACCEPT:
+      io_uring_prep_multishot_accept(sqe, r->listeners[slot]->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      break;
+    case OP_ACCEPT_RETRY:
+      io_uring_prep_timeout(sqe, &r->listeners[slot]->retry, 0, 0);
+      break;
+    case OP_CANCEL_ACCEPT:
+      io_uring_prep_cancel64(sqe, pack(OP_ACCEPT, 0, slot), IORING_ASYNC_CANCEL_ALL);
+      break;
+    case OP_CANCEL_RETRY:
+      io_uring_prep_cancel64(sqe, pack(OP_ACCEPT_RETRY, 0, slot), IORING_ASYNC_CANCEL_ALL);
+      break;
+  }
+  io_uring_sqe_set_data64(sqe, ud);
+}
+
+// Issues the operation `ud`, whose owner already counts it as in flight.
+// When the queue stays full it waits in `unissued`, and the eventfd is poked
+// so that a wake-up comes to issue it even if nothing else completes.
+void issue(reactor* r, uint64_t ud) {
+  struct io_uring_sqe* sqe = r->unissued.empty() ? get_sqe(r) : nullptr;
+  if (sqe == nullptr) {
+    r->unissued.push_back(ud);
+    poke(r);
+    return;
+  }
+  prep(r, sqe, ud);
+}
+
 void update_ref(reactor* r) {
   // Like a socket, the reactor keeps the process alive only while it has work.
   if (r->conns.live() + r->live_listeners > 0) uv_ref(reinterpret_cast<uv_handle_t*>(&r->poll));
@@ -165,34 +245,17 @@ void update_ref(reactor* r) {
 // -- connections --------------------------------------------------------------
 
 void arm_recv(reactor* r, uint32_t slot, conn& c) {
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = buf_pool::GROUP;
-  io_uring_sqe_set_data64(sqe, pack(OP_RECV, c.gen, slot));
   c.recv_armed = true;
   c.ops++;
+  issue(r, pack(OP_RECV, c.gen, slot));
 }
 
 void start_send(reactor* r, uint32_t slot, conn& c) {
   if (!c.iov) c.iov.reset(new (std::nothrow) struct iovec[MAX_IOV]);
   if (!c.iov) return;  // out of memory: the queue waits for the next flush
-  struct iovec* iov = c.iov.get();
-  int n = c.queue.peek(MAX_IOV, [iov](int i, uint8_t* data, uint32_t length) { iov[i] = {data, length}; });
-  struct io_uring_sqe* sqe = get_sqe(r);
-  if (n == 1) {
-    // The common case once slices coalesce: a plain send skips the kernel's
-    // msghdr and iovec import.
-    io_uring_prep_send(sqe, c.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
-  } else {
-    c.msg = {};
-    c.msg.msg_iov = iov;
-    c.msg.msg_iovlen = static_cast<size_t>(n);
-    io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
-  }
-  io_uring_sqe_set_data64(sqe, pack(OP_SEND, c.gen, slot));
   c.send_inflight = true;
   c.ops++;
+  issue(r, pack(OP_SEND, c.gen, slot));
 }
 
 void finish_close(reactor* r, uint32_t slot, conn& c) {
@@ -221,9 +284,7 @@ void begin_closing(reactor* r, uint32_t slot, conn& c, int32_t reason, int32_t e
     finish_close(r, slot, c);
     return;
   }
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, pack(OP_CANCEL, c.gen, slot));
+  issue(r, pack(OP_CANCEL, c.gen, slot));
 }
 
 void abort_conn(reactor* r, uint32_t slot, conn& c, int32_t reason, int32_t err) {
@@ -338,10 +399,8 @@ void on_connect(reactor* r, uint32_t slot, conn& c, int32_t res) {
 }
 
 void arm_accept(reactor* r, uint32_t id, listener& l) {
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  io_uring_sqe_set_data64(sqe, pack(OP_ACCEPT, 0, id));
   l.ops++;
+  issue(r, pack(OP_ACCEPT, 0, id));
 }
 
 void release_listener(reactor* r, uint32_t id) {
@@ -393,10 +452,8 @@ void on_accept(reactor* r, uint32_t id, int32_t res, uint32_t flags) {
   } else if (!more && (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)) {
     // Out of descriptors or memory: pause, then accept again; closing
     // connections will have freed some by then.
-    struct io_uring_sqe* sqe = get_sqe(r);
-    io_uring_prep_timeout(sqe, &l->retry, 0, 0);
-    io_uring_sqe_set_data64(sqe, pack(OP_ACCEPT_RETRY, 0, id));
     l->ops++;
+    issue(r, pack(OP_ACCEPT_RETRY, 0, id));
     return;
   }
   if (!more) arm_accept(r, id, *l);
@@ -425,6 +482,8 @@ void handle(reactor* r, const completion& cqe) {
       on_accept_retry(r, slot);
       return;
     case OP_CANCEL:
+    case OP_CANCEL_ACCEPT:
+    case OP_CANCEL_RETRY:
       return;
     default:
       break;
@@ -466,7 +525,9 @@ uint32_t reap(reactor* r) {
     io_uring_cq_advance(&r->ring, n);
     for (unsigned i = 0; i < n; i++) handle(r, batch[i]);
     r->pool.commit();
-    if (n < REAP_BATCH) break;
+    // On until the ring is empty, not until a short batch: a full CQ ring
+    // holds fewer than REAP_BATCH, and completions that overflowed it reach
+    // it only when a peek finds it empty (liburing then flushes them).
     // A long wake-up goes to JS in parts rather than piling up bytes.
     if (r->staging.size() > STAGING_SOFT_LIMIT) deliver(r);
     if (r->destroyed) break;
@@ -481,9 +542,36 @@ uint32_t reap(reactor* r) {
 // for some unrelated wake-up.
 bool task_work_pending(reactor* r) { return (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN) != 0; }
 
-void poke(reactor* r) {
-  uint64_t one = 1;
-  (void)!write(r->event_fd, &one, sizeof(one));
+// Issues what found the queue full before, oldest first, after a reap has
+// made room. An operation whose owner has begun closing is not issued: it
+// completes as cancelled, through the same handler a cancelled one would.
+void issue_unissued(reactor* r) {
+  std::vector<uint64_t> waiting;
+  waiting.swap(r->unissued);
+  for (size_t i = 0; i < waiting.size(); i++) {
+    uint64_t ud = waiting[i];
+    uint32_t slot = slot_of(ud);
+    op o = op_of(ud);
+    bool closing;
+    if (o == OP_ACCEPT || o == OP_ACCEPT_RETRY || o == OP_CANCEL_ACCEPT || o == OP_CANCEL_RETRY) {
+      closing = r->listeners[slot] == nullptr || r->listeners[slot]->closing;
+    } else {
+      conn* c = r->conns.find(slot, gen_of(ud));
+      closing = c == nullptr || c->state == CS_CLOSING;
+    }
+    bool cancel_op = o == OP_CANCEL || o == OP_CANCEL_ACCEPT || o == OP_CANCEL_RETRY;
+    if (closing != cancel_op) {
+      // An operation of a closing owner never issued, or a cancel with nothing left to cancel.
+      if (!cancel_op) handle(r, completion{ud, -ECANCELED, 0});
+      continue;
+    }
+    struct io_uring_sqe* sqe = r->unissued.empty() ? get_sqe(r) : nullptr;
+    if (sqe == nullptr) {
+      r->unissued.insert(r->unissued.end(), waiting.begin() + static_cast<std::ptrdiff_t>(i), waiting.end());
+      break;
+    }
+    prep(r, sqe, ud);
+  }
 }
 
 // One wake-up: run the kernel's task work and reap what it completes (again
@@ -497,6 +585,7 @@ void process(reactor* r) {
     buffers_used += reap(r);
     if (!task_work_pending(r)) break;
   }
+  if (!r->unissued.empty() && !r->destroyed) issue_unissued(r);
   if (!r->destroyed) {
     r->pool.note_use(buffers_used, now_ms());
     r->pool.commit();
@@ -508,7 +597,7 @@ void process(reactor* r) {
   submit(r);
   // Held events, or task work past this wake-up's share: the next loop turn
   // carries on, after libuv has served everything else.
-  if (has_events(r) || task_work_pending(r)) poke(r);
+  if (has_events(r) || task_work_pending(r) || !r->unissued.empty()) poke(r);
 }
 
 void on_poll(uv_poll_t* handle, int status, int) {
@@ -628,12 +717,8 @@ int reactor_close_listener(reactor* r, int listener_id) {
   r->live_listeners--;
   // The kernel holds a reference to the socket while an accept is armed:
   // cancel, and close the descriptor once the last operation has completed.
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_cancel64(sqe, pack(OP_ACCEPT, 0, listener_id), IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, pack(OP_CANCEL, 0, 0));
-  sqe = get_sqe(r);
-  io_uring_prep_cancel64(sqe, pack(OP_ACCEPT_RETRY, 0, listener_id), IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, pack(OP_CANCEL, 0, 0));
+  issue(r, pack(OP_CANCEL_ACCEPT, 0, static_cast<uint32_t>(listener_id)));
+  issue(r, pack(OP_CANCEL_RETRY, 0, static_cast<uint32_t>(listener_id)));
   // Stop taking connections now, even before the cancellation completes.
   shutdown(l->fd, SHUT_RD);
   submit(r);
@@ -666,10 +751,8 @@ int reactor_connect(reactor* r, const char* ip, int port, const water_marks& mar
   c.low_water_mark = marks.low_water_mark;
   c.peer = addr;
   c.peer_len = len;
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&c.peer), c.peer_len);
-  io_uring_sqe_set_data64(sqe, pack(OP_CONNECT, c.gen, slot));
   c.ops++;
+  issue(r, pack(OP_CONNECT, c.gen, slot));
   if (!r->in_process) submit(r);
   *slot_out = slot;
   *gen_out = c.gen;
