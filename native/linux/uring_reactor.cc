@@ -68,6 +68,8 @@ constexpr int TASK_WORK_ROUNDS = 8;
 constexpr size_t STAGING_SOFT_LIMIT = 4 * 1024 * 1024;
 // After EMFILE the accept is re-armed after this pause, not in a hot loop.
 constexpr long ACCEPT_RETRY_NS = 100 * 1000 * 1000;
+// How often a grown receive buffer pool is trimmed towards recent use.
+constexpr uint64_t POOL_SHRINK_MS = 1000;
 
 struct conn {
   uint32_t gen = 0;
@@ -105,17 +107,13 @@ struct completion {
   uint32_t flags;
 };
 
-uint64_t now_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 }  // namespace
 
 struct reactor {
   uv_loop_t* loop = nullptr;
   uv_poll_t poll = {};
+  uv_timer_t pool_timer = {};  // runs only while the receive buffer pool is grown
+  int open_handles = 0;        // memory goes once libuv has closed both
   struct io_uring ring = {};
   bool ring_ready = false;
   int event_fd = -1;
@@ -343,7 +341,7 @@ void on_recv(reactor* r, uint32_t slot, conn& c, int32_t res, uint32_t flags) {
   }
   if (res < 0) {
     if (res == -ENOBUFS) {
-      // The buffer ring ran dry: grow the pool and read again.
+      // The buffer ring ran dry: a buffer more for this receive, and read again.
       r->stats.enobufs++;
       r->pool.grow();
     } else {
@@ -542,6 +540,13 @@ uint32_t reap(reactor* r) {
 // for some unrelated wake-up.
 bool task_work_pending(reactor* r) { return (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN) != 0; }
 
+// Trims a grown receive buffer pool. A libuv timer runs between our
+// io_uring_enter calls, where the kernel leaves the buffer ring alone.
+void on_pool_timer(uv_timer_t* timer) {
+  auto* r = static_cast<reactor*>(timer->data);
+  if (!r->pool.shrink()) uv_timer_stop(timer);
+}
+
 // Issues what found the queue full before, oldest first, after a reap has
 // made room. An operation whose owner has begun closing is not issued: it
 // completes as cancelled, through the same handler a cancelled one would.
@@ -587,8 +592,11 @@ void process(reactor* r) {
   }
   if (!r->unissued.empty() && !r->destroyed) issue_unissued(r);
   if (!r->destroyed) {
-    r->pool.note_use(buffers_used, now_ms());
+    r->pool.note_use(buffers_used);
     r->pool.commit();
+    if (r->pool.above_initial() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&r->pool_timer))) {
+      uv_timer_start(&r->pool_timer, on_pool_timer, POOL_SHRINK_MS, POOL_SHRINK_MS);
+    }
     deliver(r);
   }
   r->in_process = false;
@@ -646,7 +654,10 @@ int create_ring(reactor* r) {
   return ret;
 }
 
-void on_handle_closed(uv_handle_t* handle) { delete static_cast<reactor*>(handle->data); }
+void on_handle_closed(uv_handle_t* handle) {
+  auto* r = static_cast<reactor*>(handle->data);
+  if (--r->open_handles == 0) delete r;
+}
 
 }  // namespace
 
@@ -669,7 +680,9 @@ int reactor_create(uv_loop_t* loop, const reactor_options& options, const reacto
   int ret = create_ring(r.get());
   if (ret < 0) return ret;
   r->ring_ready = true;
-  ret = r->pool.init(&r->ring, options.recv_buffer_bytes, options.recv_buffers_initial, options.recv_buffers_max);
+  bool retractable = (r->ring.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+  ret = r->pool.init(&r->ring, options.recv_buffer_bytes, options.recv_buffers_initial, options.recv_buffers_max,
+                     retractable);
   if (ret == 0) {
     r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (r->event_fd < 0) ret = -errno;
@@ -685,6 +698,11 @@ int reactor_create(uv_loop_t* loop, const reactor_options& options, const reacto
   }
   r->poll.data = r.get();
   uv_poll_start(&r->poll, UV_READABLE, on_poll);
+  uv_timer_init(loop, &r->pool_timer);
+  r->pool_timer.data = r.get();
+  // The pool's trimming never keeps the process alive by itself.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&r->pool_timer));
+  r->open_handles = 2;
   r->staging.reserve(64 * 1024);
   r->events.reserve(1024 * RP_EVENT_INTS);
   *out = r.release();
@@ -830,6 +848,7 @@ void reactor_destroy(reactor* r) {
   }
   close(r->event_fd);
   uv_close(reinterpret_cast<uv_handle_t*>(&r->poll), on_handle_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&r->pool_timer), on_handle_closed);
 }
 
 }  // namespace ringport

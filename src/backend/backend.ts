@@ -162,7 +162,11 @@ export interface BackendStats {
    * or a backend that failed to notice that it did.
    */
   readonly stalledCloses: number;
-  /** Native backends: the reactor's receive buffer pool, which grows under load and shrinks after. */
+  /**
+   * uring: the reactor's receive buffer pool. It grows by one buffer for each
+   * receive that found it empty, and falls back to its initial size within
+   * seconds once load falls (iocp pins no receive buffer and reports 0).
+   */
   readonly recvBuffers?: number;
   /** Native backends: how often the kernel found the receive buffer pool empty. */
   readonly recvBufferShortages?: number;
