@@ -273,6 +273,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     put("reads", s.reads);
     put("sends", s.sends);
     put("queuedBytes", s.queued_bytes);
+    put("sendBufferBytes", s.send_buffer_bytes);
     put("batches", s.batches);
     put("submits", s.submits);
     put("wakeups", s.wakeups);

@@ -60,6 +60,7 @@ struct reactor_stats {
   uint64_t reads;
   uint64_t sends;
   uint64_t queued_bytes;
+  uint64_t send_buffer_bytes;  // what the queues pin (see send_queue.h), free chunks included
   uint64_t batches;
   uint64_t submits;
   uint64_t wakeups;

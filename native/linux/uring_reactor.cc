@@ -120,6 +120,7 @@ struct reactor {
   reactor_options options;
   reactor_shared shared = {};
   buf_pool pool;
+  send_memory send_mem;  // before conns: their queues hold its blocks
   slab<conn> conns;
   std::vector<std::unique_ptr<listener>> listeners;  // index = listener id
   uint32_t live_listeners = 0;
@@ -259,7 +260,7 @@ void start_send(reactor* r, uint32_t slot, conn& c) {
 void finish_close(reactor* r, uint32_t slot, conn& c) {
   close(c.fd);
   c.fd = -1;
-  c.queue.clear();
+  c.queue.clear(r->send_mem);
   c.iov.reset();
   r->shared.queued[slot] = 0;
   push_event(r, RP_EV_CLOSE, slot, c.gen, c.close_reason, -c.close_errno, 0);
@@ -276,7 +277,7 @@ void begin_closing(reactor* r, uint32_t slot, conn& c, int32_t reason, int32_t e
   c.close_errno = err;
   // A sendmsg in flight may still be reading the queued slices: they are
   // released with the slot (finish_close), not before.
-  if (!c.send_inflight) c.queue.clear();
+  if (!c.send_inflight) c.queue.clear(r->send_mem);
   r->shared.queued[slot] = 0;
   if (c.ops == 0) {
     finish_close(r, slot, c);
@@ -364,7 +365,7 @@ void on_send(reactor* r, uint32_t slot, conn& c, int32_t res) {
     return;
   }
   r->stats.bytes_out += static_cast<uint64_t>(res);
-  c.queue.consume(static_cast<uint64_t>(res));
+  c.queue.consume(r->send_mem, static_cast<uint64_t>(res));
   uint64_t queued = c.queue.bytes();
   r->shared.queued[slot] = static_cast<uint32_t>(queued);
   if (c.over_high && queued <= c.low_water_mark) {
@@ -828,6 +829,7 @@ void reactor_get_stats(reactor* r, reactor_stats* stats) {
     if (c.in_use) queued += c.queue.bytes();
   }
   stats->queued_bytes = queued;
+  stats->send_buffer_bytes = r->send_mem.bytes();
 }
 
 void reactor_destroy(reactor* r) {
@@ -841,7 +843,7 @@ void reactor_destroy(reactor* r) {
   for (uint32_t slot = 0; slot < r->conns.high_water(); slot++) {
     conn& c = r->conns.at(slot);
     if (c.in_use && c.fd >= 0) close(c.fd);
-    c.queue.clear();
+    c.queue.clear(r->send_mem);
   }
   for (auto& l : r->listeners) {
     if (l) close(l->fd);

@@ -168,6 +168,12 @@ export interface BackendStats {
    * seconds once load falls (iocp pins no receive buffer and reports 0).
    */
   readonly recvBuffers?: number;
+  /**
+   * Native backends: the memory the reactor holds for queued sends (each
+   * connection's chunks, the free ones, broadcast blocks). A connection pins
+   * its queued bytes plus less than two 16 KiB chunks, never another's bytes.
+   */
+  readonly sendBufferBytes?: number;
   /** Native backends: how often the kernel found the receive buffer pool empty. */
   readonly recvBufferShortages?: number;
 }

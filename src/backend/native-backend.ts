@@ -204,6 +204,7 @@ export class NativeBackend implements Backend, LoopOwner {
       submits: native.submits,
       stalledCloses: this.stalledCloses,
       recvBuffers: native.recvBuffers,
+      sendBufferBytes: native.sendBufferBytes,
       recvBufferShortages: native.enobufs,
     };
   }
