@@ -98,6 +98,9 @@ describe.each(backends)('backend %s with a peer that stops reading', (kind) => {
     child.send('report');
     await waitFor(() => find('report') !== undefined, 'the report', 30_000);
     const { baseline, peak } = find('report')!;
+    // Under AddressSanitizer (scripts/test-sanitized.sh) freed memory waits
+    // in its quarantine, so RSS shows what was freed as well: no bound there.
+    if (/libasan/.test(process.env.LD_PRELOAD ?? '')) return;
     expect(peak! - baseline!).toBeLessThan(MAX_QUEUE_BYTES + SLACK_BYTES);
   }, 300_000);
 });
