@@ -513,6 +513,9 @@ uint32_t reap(reactor* r) {
   completion batch[REAP_BATCH];
   struct io_uring_cqe* cqes[REAP_BATCH];
   uint32_t buffers_used = 0;
+  // On until the ring is empty, not until a short batch: a full CQ ring
+  // holds fewer than REAP_BATCH, and completions that overflowed it reach it
+  // only when a peek finds it empty (liburing then flushes them).
   for (;;) {
     unsigned n = io_uring_peek_batch_cqe(&r->ring, cqes, REAP_BATCH);
     if (n == 0) break;
@@ -524,9 +527,6 @@ uint32_t reap(reactor* r) {
     io_uring_cq_advance(&r->ring, n);
     for (unsigned i = 0; i < n; i++) handle(r, batch[i]);
     r->pool.commit();
-    // On until the ring is empty, not until a short batch: a full CQ ring
-    // holds fewer than REAP_BATCH, and completions that overflowed it reach
-    // it only when a peek finds it empty (liburing then flushes them).
     // A long wake-up goes to JS in parts rather than piling up bytes.
     if (r->staging.size() > STAGING_SOFT_LIMIT) deliver(r);
     if (r->destroyed) break;

@@ -24,11 +24,20 @@ interface NetConn {
   /** The reason to report when the socket's `close` fires. */
   reason: TransportCloseReason | undefined;
   error: TransportError | undefined;
-  corked: boolean;
+  /** Writes made since the socket was corked for this tick; 0 while it is not. */
+  corkedWrites: number;
   /** False until an outbound dial has completed. */
   connected: boolean;
   readonly onWritten: () => void;
 }
+
+/**
+ * Writes one writev may carry: node:net hands a corked socket's writes to a
+ * single writev (WSASend on Windows), and Wine refuses one of more than 1024
+ * buffers with EMSGSIZE. A tick with more writes to one socket (a broadcast
+ * naming it thousands of times) goes out in several.
+ */
+const MAX_CORKED_WRITES = 1024;
 
 function toTransportError(err: NodeJS.ErrnoException): TransportError {
   return { code: err.code ?? 'EIO', message: err.message };
@@ -220,7 +229,7 @@ export class NetBackend implements Backend {
       closing: false,
       reason: undefined,
       error: undefined,
-      corked: false,
+      corkedWrites: 0,
       connected,
       onWritten: () => {
         if (conn.overHighWater && socket.writableLength <= this.options.lowWaterMarkBytes) {
@@ -277,16 +286,20 @@ export class NetBackend implements Backend {
       reset(conn.socket);
       return false;
     }
-    if (!conn.corked) {
+    if (conn.corkedWrites === 0) {
       // Cork until the end of this tick so a burst of packets leaves in one writev.
       conn.socket.cork();
-      conn.corked = true;
       this.corkedConns.push(conn);
       if (!this.uncorkScheduled) {
         this.uncorkScheduled = true;
         process.nextTick(this.uncorkAll);
       }
+    } else if (conn.corkedWrites % MAX_CORKED_WRITES === 0) {
+      this.submits++;
+      conn.socket.uncork();
+      conn.socket.cork();
     }
+    conn.corkedWrites++;
     this.sends++;
     this.bytesOut += bytes.length;
     if (queued > this.options.highWaterMarkBytes) conn.overHighWater = true;
@@ -303,7 +316,7 @@ export class NetBackend implements Backend {
     const conns = this.corkedConns;
     this.corkedConns = [];
     for (const conn of conns) {
-      conn.corked = false;
+      conn.corkedWrites = 0;
       if (!conn.socket.destroyed) {
         this.submits++;
         conn.socket.uncork();
