@@ -384,6 +384,7 @@ void on_connect(reactor* r, uint32_t slot, conn& c, int32_t res) {
   }
   int port = port_of(c.peer);
   int32_t ipv4 = static_cast<int32_t>(ipv4_of(c.peer));
+  if (res == 0 && connected_to_self(c.fd, c.peer)) res = -ECONNREFUSED;
   if (res < 0) {
     // A failed dial reports only its connect outcome: no close event follows.
     push_event(r, RP_EV_CONNECT, slot, c.gen, res, port, ipv4);

@@ -374,6 +374,7 @@ void on_connect(reactor* r, uint32_t slot, conn& c, const completion& done) {
   if (error == 0 && setsockopt(c.sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, nullptr, 0) != 0) {
     error = static_cast<DWORD>(WSAGetLastError());
   }
+  if (error == 0 && connected_to_self(c.sock, c.peer)) error = WSAECONNREFUSED;
   int port = port_of(c.peer);
   int32_t ipv4 = static_cast<int32_t>(ipv4_of(c.peer));
   uint32_t gen = c.gen;
