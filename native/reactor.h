@@ -14,7 +14,7 @@ namespace ringport {
 struct reactor;
 
 struct reactor_options {
-  uint32_t queue_depth = 1024;      // submission queue entries
+  uint32_t queue_depth = 1024;      // submission queue entries; an operation that finds it full waits, never dropped
   uint32_t max_connections = 65536; // slots; also the length of `queued`
   uint32_t recv_buffer_bytes = 16384;
   uint32_t recv_buffers_initial = 64;
