@@ -273,6 +273,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     put("reads", s.reads);
     put("sends", s.sends);
     put("queuedBytes", s.queued_bytes);
+    put("sendBufferBytes", s.send_buffer_bytes);
     put("batches", s.batches);
     put("submits", s.submits);
     put("wakeups", s.wakeups);
@@ -297,6 +298,15 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::ObjectReference shared_ref_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
 };
+
+// errnoName(errno) -> "ECONNRESET": the one errno table. The reactors produce
+// the numbers, so JS names them through here rather than through a table of
+// its own (os.constants.errno calls 95 ENOTSUP where glibc says EOPNOTSUPP).
+// Either sign is accepted, as results are negative.
+Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
+  int err = info[0].As<Napi::Number>().Int32Value();
+  return Napi::String::New(info.Env(), errno_code(err < 0 ? -err : err));
+}
 
 // probe() -> 0 when a ring can be created here, else -errno (EPERM, ENOSYS, ...)
 Napi::Value Probe(const Napi::CallbackInfo& info) {
@@ -329,6 +339,7 @@ Napi::Object Protocol(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Reactor", Reactor::Define(env));
   exports.Set("probe", Napi::Function::New(env, Probe));
+  exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
   exports.Set("protocol", Protocol(env));
   exports.Set("mechanism", Napi::String::New(env, RINGPORT_MECHANISM));
   return exports;

@@ -70,4 +70,27 @@ inline int port_of(const sockaddr_storage& addr) {
   return 0;
 }
 
+// Whether a dial connected to itself: when nothing listens on a loopback
+// port inside the ephemeral range, TCP's simultaneous open can pair a socket
+// with itself if it was given that same port (ConnectEx binds first, and
+// Linux hands bind() the odd ports a listener just freed). Nobody listens
+// there, so the reactors report it as ECONNREFUSED, as Go's dialer does.
+template <typename Socket>
+bool connected_to_self(Socket sock, const sockaddr_storage& peer) {
+  sockaddr_storage local = {};
+#ifdef _WIN32
+  int len = sizeof(local);
+#else
+  socklen_t len = sizeof(local);
+#endif
+  if (getsockname(sock, reinterpret_cast<sockaddr*>(&local), &len) != 0 || local.ss_family != peer.ss_family) return false;
+  if (port_of(local) != port_of(peer)) return false;
+  if (peer.ss_family == AF_INET) {
+    return reinterpret_cast<const sockaddr_in&>(local).sin_addr.s_addr ==
+           reinterpret_cast<const sockaddr_in&>(peer).sin_addr.s_addr;
+  }
+  return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(local).sin6_addr,
+                     &reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr, sizeof(in6_addr)) == 0;
+}
+
 }  // namespace ringport

@@ -14,7 +14,7 @@ namespace ringport {
 struct reactor;
 
 struct reactor_options {
-  uint32_t queue_depth = 1024;      // submission queue entries
+  uint32_t queue_depth = 1024;      // submission queue entries; an operation that finds it full waits, never dropped
   uint32_t max_connections = 65536; // slots; also the length of `queued`
   uint32_t recv_buffer_bytes = 16384;
   uint32_t recv_buffers_initial = 64;
@@ -31,7 +31,7 @@ struct water_marks {
 struct listen_request {
   const char* host;  // numeric; empty for every interface
   int port;
-  int backlog;
+  int backlog;  // JS passes the system's limit unless told otherwise (src/backend/backlog.ts)
   bool reuse_port;
   water_marks marks;  // for the connections it accepts
 };
@@ -60,6 +60,7 @@ struct reactor_stats {
   uint64_t reads;
   uint64_t sends;
   uint64_t queued_bytes;
+  uint64_t send_buffer_bytes;  // what the queues pin (see send_queue.h), free chunks included
   uint64_t batches;
   uint64_t submits;
   uint64_t wakeups;

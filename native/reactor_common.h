@@ -9,7 +9,8 @@
 //   void abort_conn(R*, uint32_t, conn&, int32_t reason, int32_t err);
 //   void start_send(R*, uint32_t slot, conn&);         one send over the queued slices
 // and R has: options, shared, stats (batches, sends), conns (slab<conn>),
-// events, staging, dirty, destroyed.
+// send_mem (send_memory, declared before conns), events, staging, dirty,
+// destroyed.
 #pragma once
 
 #include <algorithm>
@@ -99,15 +100,17 @@ void close_graceful(R* r, uint32_t slot, C& c) {
   }
 }
 
-template <typename R>
-void queue_send(R* r, uint32_t slot, uint32_t gen, send_block* block, int32_t offset, int32_t length) {
+// Queues bytes for one open connection with push(queue), which returns false
+// when memory runs out: that connection is then reset, and no other.
+template <typename R, typename Push>
+void queue_send(R* r, uint32_t slot, uint32_t gen, uint32_t sends, Push&& push) {
   auto* c = r->conns.find(slot, gen);
-  if (c == nullptr || c->state != CS_OPEN || length <= 0) return;
-  if (!c->queue.push(block, static_cast<uint32_t>(offset), static_cast<uint32_t>(length))) {
+  if (c == nullptr || c->state != CS_OPEN) return;
+  if (!push(c->queue)) {
     abort_conn(r, slot, *c, RP_CLOSE_ERROR, ENOMEM);
     return;
   }
-  r->stats.sends++;
+  r->stats.sends += sends;
   if (!c->dirty) {
     c->dirty = true;
     r->dirty.push_back(slot);
@@ -127,15 +130,18 @@ int apply_commands(R* r) {
       static_cast<uint32_t>(arena_bytes) > r->shared.arena_capacity || arena_bytes < 0) {
     return -EINVAL;
   }
-  // One copy of everything JS queued this turn; every send below is a slice of it.
-  send_block* block = nullptr;
-  if (arena_bytes > 0) {
-    block = send_block_new(r->shared.arena, static_cast<uint32_t>(arena_bytes));
-    if (block == nullptr) return -ENOMEM;
-  }
+  // Every send is copied out of the arena once, here: a plain send into its
+  // connection's chunks, a broadcast into one block its recipients share
+  // (see send_queue.h).
+  const uint8_t* arena = r->shared.arena;
   const int32_t* cmd = r->shared.commands;
   auto in_arena = [arena_bytes](int64_t offset, int64_t length) {
     return offset >= 0 && length >= 0 && offset + length <= arena_bytes;
+  };
+  auto send_many_ok = [&](int32_t at) {
+    int32_t remaining = command_ints - at;
+    return remaining >= 4 && in_arena(cmd[at + 1], cmd[at + 2]) && cmd[at + 3] >= 0 &&
+           remaining >= 4 + 2 * static_cast<int64_t>(cmd[at + 3]);
   };
   int ret = 0;
   for (int32_t i = 0; i < command_ints && ret == 0;) {
@@ -146,25 +152,42 @@ int apply_commands(R* r) {
           ret = -EINVAL;
           break;
         }
-        queue_send(r, static_cast<uint32_t>(cmd[i + 1]), static_cast<uint32_t>(cmd[i + 2]), block, cmd[i + 3],
-                   cmd[i + 4]);
+        if (cmd[i + 4] > 0) {
+          const uint8_t* src = arena + cmd[i + 3];
+          uint32_t length = static_cast<uint32_t>(cmd[i + 4]);
+          queue_send(r, static_cast<uint32_t>(cmd[i + 1]), static_cast<uint32_t>(cmd[i + 2]), 1,
+                     [&](send_queue& q) { return q.copy(r->send_mem, src, length); });
+        }
         i += 5;
         break;
       case RP_CMD_SEND_MANY: {
-        if (remaining < 4) {
+        if (!send_many_ok(i)) {
           ret = -EINVAL;
           break;
         }
-        int32_t offset = cmd[i + 1], length = cmd[i + 2], count = cmd[i + 3];
-        if (!in_arena(offset, length) || count < 0 || remaining < 4 + 2 * static_cast<int64_t>(count)) {
-          ret = -EINVAL;
-          break;
-        }
-        for (int32_t k = 0; k < count; k++) {
-          queue_send(r, static_cast<uint32_t>(cmd[i + 4 + 2 * k]), static_cast<uint32_t>(cmd[i + 5 + 2 * k]), block,
-                     offset, length);
-        }
+        int32_t offset = cmd[i + 1], count = cmd[i + 3];
+        const int32_t* recipients = cmd + i + 4;
+        // The broadcasts that follow to the same recipients, with their bytes
+        // right after these in the arena (a tick's broadcasts to one room),
+        // join this one: one block, and one slice per recipient.
+        uint32_t size = static_cast<uint32_t>(cmd[i + 2]);
+        uint32_t broadcasts = 1;
         i += 4 + 2 * count;
+        while (i < command_ints && cmd[i] == RP_CMD_SEND_MANY && send_many_ok(i) && cmd[i + 3] == count &&
+               cmd[i + 1] == offset + static_cast<int32_t>(size) &&
+               std::memcmp(cmd + i + 4, recipients, 2 * sizeof(int32_t) * static_cast<size_t>(count)) == 0) {
+          size += static_cast<uint32_t>(cmd[i + 2]);
+          broadcasts++;
+          i += 4 + 2 * count;
+        }
+        if (size == 0 || count == 0) break;
+        // Without memory for the block, each recipient is reset with ENOMEM.
+        send_block* block = r->send_mem.shared(arena + offset, size);
+        for (int32_t k = 0; k < count; k++) {
+          queue_send(r, static_cast<uint32_t>(recipients[2 * k]), static_cast<uint32_t>(recipients[2 * k + 1]), broadcasts,
+                     [&](send_queue& q) { return block != nullptr && q.share(block); });
+        }
+        if (block != nullptr) r->send_mem.unref(block);
         break;
       }
       case RP_CMD_CLOSE: {
@@ -185,7 +208,6 @@ int apply_commands(R* r) {
         ret = -EINVAL;
     }
   }
-  if (block != nullptr) send_block_unref(block);
   for (uint32_t slot : r->dirty) {
     auto& c = r->conns.at(slot);
     c.dirty = false;

@@ -1,36 +1,96 @@
-// Outgoing bytes, shared where possible. One flush from JS copies its whole
-// send arena into one reference-counted block; every send (and every
-// recipient of a broadcast) then queues a slice of that block, so a packet
-// broadcast to 500 peers is stored once.
+// Outgoing bytes, held so that a connection pins only what it is owed.
+//
+// A plain send is copied out of JS's send arena into chunks owned by its
+// connection (SEND_CHUNK_BYTES each), appended to while the last one has
+// room: the packets a connection gets in one tick sit side by side and leave
+// as one buffer. A drained chunk goes back to a small free list shared by the
+// reactor's connections, so an idle connection holds no chunk. A broadcast
+// is copied once into a block of exactly its payload, shared by reference
+// count among its recipients (a tick's broadcasts to the same recipients
+// share one block, and leave as one buffer).
+//
+// So the memory a connection keeps alive is its queued bytes, plus the part
+// already sent of the item at the head of its queue (less than a chunk, or
+// than one broadcast payload), plus the unused room of its last chunk (less
+// than a chunk), plus its slice array: never another connection's bytes.
 #pragma once
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace ringport {
 
+// A chunk's allocation, header included: 16 KiB carries a tick's packets for
+// one player many times over, and stays off glibc's mmap path.
+constexpr uint32_t SEND_CHUNK_BYTES = 16 * 1024;
+// Drained chunks kept for reuse: 1 MiB, what a burst of sends churns through.
+constexpr size_t SEND_FREE_CHUNKS = 64;
+
 struct send_block {
   uint32_t refs;
-  uint32_t size;
+  uint32_t size;  // bytes of data
+  uint32_t used;  // bytes written: a chunk fills as sends arrive, a shared block is born full
+  bool shared;    // a broadcast's block; else a chunk, written by one queue only
   uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }
 };
 
-// Returns nullptr when memory runs out; the caller reports ENOMEM.
-inline send_block* send_block_new(const uint8_t* src, uint32_t size) {
-  auto* block = static_cast<send_block*>(std::malloc(sizeof(send_block) + size));
-  if (block == nullptr) return nullptr;
-  block->refs = 1;
-  block->size = size;
-  std::memcpy(block->data(), src, size);
-  return block;
-}
+constexpr uint32_t SEND_CHUNK_DATA = SEND_CHUNK_BYTES - sizeof(send_block);
 
-inline void send_block_ref(send_block* block) { block->refs++; }
+// The send storage of one reactor: its free chunks, and what it holds.
+class send_memory {
+ public:
+  send_memory() = default;
+  send_memory(const send_memory&) = delete;
+  send_memory& operator=(const send_memory&) = delete;
+  ~send_memory() {
+    for (send_block* chunk : free_) std::free(chunk);
+  }
 
-inline void send_block_unref(send_block* block) {
-  if (--block->refs == 0) std::free(block);
-}
+  // An empty chunk, or nullptr when memory runs out.
+  send_block* chunk() {
+    send_block* block;
+    if (!free_.empty()) {
+      block = free_.back();
+      free_.pop_back();
+    } else {
+      block = static_cast<send_block*>(std::malloc(SEND_CHUNK_BYTES));
+      if (block == nullptr) return nullptr;
+      bytes_ += SEND_CHUNK_BYTES;
+    }
+    *block = send_block{1, SEND_CHUNK_DATA, 0, false};
+    return block;
+  }
+
+  // A copy of `src` for many queues (refs 1: the caller's), or nullptr when
+  // memory runs out.
+  send_block* shared(const uint8_t* src, uint32_t size) {
+    auto* block = static_cast<send_block*>(std::malloc(sizeof(send_block) + size));
+    if (block == nullptr) return nullptr;
+    *block = send_block{1, size, size, true};
+    std::memcpy(block->data(), src, size);
+    bytes_ += sizeof(send_block) + size;
+    return block;
+  }
+
+  void unref(send_block* block) {
+    if (--block->refs > 0) return;
+    if (!block->shared && free_.size() < SEND_FREE_CHUNKS) {
+      free_.push_back(block);
+      return;
+    }
+    bytes_ -= block->shared ? sizeof(send_block) + block->size : SEND_CHUNK_BYTES;
+    std::free(block);
+  }
+
+  // Bytes allocated for sends: chunks in use and free, and shared blocks.
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::vector<send_block*> free_;
+  uint64_t bytes_ = 0;
+};
 
 struct send_slice {
   send_block* block;
@@ -45,30 +105,53 @@ class send_queue {
   send_queue() = default;
   send_queue(const send_queue&) = delete;
   send_queue& operator=(const send_queue&) = delete;
-  ~send_queue() { clear(); }
+  // The reactor clears every queue before it goes; this is a last resort.
+  ~send_queue() {
+    for (uint32_t i = head_; i < tail_; i++) _free_orphan(slices_[i].block);
+    if (chunk_ != nullptr) _free_orphan(chunk_);
+    std::free(slices_);
+  }
 
   bool empty() const { return head_ == tail_; }
   uint64_t bytes() const { return bytes_; }
 
-  // Takes a reference on `block`. Returns false when memory runs out.
-  // Bytes that directly follow the last queued slice in the same block extend
-  // it: the packets one connection gets in one flush sit side by side in that
-  // flush's block, so they leave as one buffer, not one iovec each. (A send in
-  // flight is unaffected: it carries its own copy of pointers and lengths, and
-  // consume() counts bytes, not slices.)
-  bool push(send_block* block, uint32_t offset, uint32_t length) {
-    if (tail_ > head_) {
-      send_slice& last = slices_[tail_ - 1];
-      if (last.block == block && last.offset + last.length == offset) {
-        last.length += length;
-        bytes_ += length;
-        return true;
+  // Copies `length` bytes to the end of the queue: into the queue's current
+  // chunk while it has room, then into new ones. Returns false when memory
+  // runs out. (A send in flight is unaffected: it reads only bytes before
+  // the chunk's `used`, and consume() counts bytes, not slices.)
+  bool copy(send_memory& memory, const uint8_t* src, uint32_t length) {
+    while (length > 0) {
+      if (chunk_ == nullptr || chunk_->used == chunk_->size) {
+        // A full chunk stays alive through its slices only.
+        if (chunk_ != nullptr) memory.unref(chunk_);
+        chunk_ = memory.chunk();
+        if (chunk_ == nullptr) return false;
       }
+      uint32_t at = chunk_->used;
+      uint32_t n = chunk_->size - at < length ? chunk_->size - at : length;
+      send_slice* last = tail_ > head_ ? &slices_[tail_ - 1] : nullptr;
+      if (last != nullptr && last->block == chunk_ && last->offset + last->length == at) {
+        last->length += n;
+      } else {
+        // After a shared block, the chunk's room is used by a slice of its own.
+        if (!_push(chunk_, at, n)) return false;
+        chunk_->refs++;
+      }
+      std::memcpy(chunk_->data() + at, src, n);
+      chunk_->used += n;
+      bytes_ += n;
+      src += n;
+      length -= n;
     }
-    if (tail_ == cap_ && !_grow()) return false;
-    send_block_ref(block);
-    slices_[tail_++] = send_slice{block, offset, length};
-    bytes_ += length;
+    return true;
+  }
+
+  // Queues the whole of a shared block, taking a reference on it. Returns
+  // false when memory runs out.
+  bool share(send_block* block) {
+    if (!_push(block, 0, block->size)) return false;
+    block->refs++;
+    bytes_ += block->size;
     return true;
   }
 
@@ -85,7 +168,7 @@ class send_queue {
   }
 
   // Drops `n` bytes from the front: a partial send resumes where it stopped.
-  void consume(uint64_t n) {
+  void consume(send_memory& memory, uint64_t n) {
     bytes_ -= n;
     while (n > 0) {
       send_slice& s = slices_[head_];
@@ -95,14 +178,16 @@ class send_queue {
         return;
       }
       n -= s.length;
-      send_block_unref(s.block);
+      memory.unref(s.block);
       head_++;
     }
-    if (empty()) _reset();
+    if (empty()) _reset(memory);
   }
 
-  void clear() {
-    for (uint32_t i = head_; i < tail_; i++) send_block_unref(slices_[i].block);
+  void clear(send_memory& memory) {
+    for (uint32_t i = head_; i < tail_; i++) memory.unref(slices_[i].block);
+    if (chunk_ != nullptr) memory.unref(chunk_);
+    chunk_ = nullptr;
     bytes_ = 0;
     head_ = tail_ = 0;
     std::free(slices_);
@@ -111,6 +196,12 @@ class send_queue {
   }
 
  private:
+  bool _push(send_block* block, uint32_t offset, uint32_t length) {
+    if (tail_ == cap_ && !_grow()) return false;
+    slices_[tail_++] = send_slice{block, offset, length};
+    return true;
+  }
+
   bool _grow() {
     if (head_ > 0) {
       std::memmove(slices_, slices_ + head_, (tail_ - head_) * sizeof(send_slice));
@@ -126,8 +217,11 @@ class send_queue {
     return true;
   }
 
-  // A drained queue gives back large storage: a burst should not pin memory.
-  void _reset() {
+  // A drained queue gives back its chunk, and large storage: an idle
+  // connection holds nothing, and a burst should not pin memory.
+  void _reset(send_memory& memory) {
+    if (chunk_ != nullptr) memory.unref(chunk_);
+    chunk_ = nullptr;
     head_ = tail_ = 0;
     if (cap_ > 64) {
       std::free(slices_);
@@ -136,7 +230,12 @@ class send_queue {
     }
   }
 
+  static void _free_orphan(send_block* block) {
+    if (--block->refs == 0) std::free(block);
+  }
+
   send_slice* slices_ = nullptr;
+  send_block* chunk_ = nullptr;  // where copies go; the queue holds a reference while it has one
   uint32_t head_ = 0;
   uint32_t tail_ = 0;
   uint32_t cap_ = 0;

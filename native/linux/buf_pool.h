@@ -3,9 +3,19 @@
 // ring memory, init it, register it.
 //
 // The ring's capacity is fixed at registration, but the number of buffers
-// placed in it is not: the pool starts small, grows when the kernel reports
-// ENOBUFS, and shrinks back when load falls (buffers coming back from a read
-// are then freed instead of being returned to the ring).
+// placed in it is not. The pool starts small and grows by one buffer for
+// each receive that found the ring empty (ENOBUFS): what the shortage
+// needs, not a doubling. While it is above its initial size, a timer lowers
+// the target towards recent use once a second and gives back what is over:
+// buffers coming back from a read are freed, and buffers sitting unused in
+// the ring are taken back out of it, so an idle server returns to the
+// initial pool.
+//
+// Taking buffers out of the ring is safe only while the kernel cannot pick
+// from it: with SINGLE_ISSUER and DEFER_TASKRUN it does so only inside our
+// own io_uring_enter calls, and the kernel's head is read with
+// IORING_REGISTER_PBUF_STATUS (Linux 6.8). Without either, buffers in the
+// ring stay until a read hands them back.
 #pragma once
 
 #include <liburing.h>
@@ -21,22 +31,28 @@ class buf_pool {
 
   ~buf_pool();
 
-  // Returns 0 or -errno.
-  int init(struct io_uring* ring, uint32_t buffer_bytes, uint32_t initial, uint32_t max);
+  // Returns 0 or -errno. `retractable`: the ring was set up with
+  // DEFER_TASKRUN, so entries may be taken back between io_uring_enter calls.
+  int init(struct io_uring* ring, uint32_t buffer_bytes, uint32_t initial, uint32_t max, bool retractable);
 
   uint8_t* data(uint16_t bid) const { return bufs_[bid]; }
   uint32_t size() const { return live_; }
+  bool above_initial() const { return live_ > initial_ || target_ > initial_; }
 
   // A buffer the kernel filled has been copied out: give it back to the ring,
   // or free it while the pool is above its target.
   void recycle(uint16_t bid);
 
-  // The ring ran dry: double the target and fill up to it.
+  // A receive found the ring empty: one more buffer, for it.
   void grow();
 
   // Called once per wake-up with the number of buffers that wake-up used.
-  // Once a second, a target well above recent use is halved.
-  void note_use(uint32_t used, uint64_t now_ms);
+  void note_use(uint32_t used);
+
+  // Called once a second while above_initial(): lowers the target to twice
+  // the busiest wake-up since the last call (by at most half), and gives
+  // back what is over it. Returns above_initial().
+  bool shrink();
 
   // Publishes the buffers added since the last call to the kernel.
   void commit();
@@ -44,6 +60,8 @@ class buf_pool {
  private:
   void _add(uint16_t bid);
   void _fill();
+  void _release(uint16_t bid);
+  void _retract(uint32_t count);
 
   struct io_uring* ring_ = nullptr;
   struct io_uring_buf_ring* br_ = nullptr;
@@ -56,7 +74,7 @@ class buf_pool {
   uint32_t live_ = 0;
   int pending_adds_ = 0;
   uint32_t peak_use_ = 0;
-  uint64_t window_start_ms_ = 0;
+  bool retractable_ = false;
   std::vector<uint8_t*> bufs_;
   std::vector<uint16_t> free_bids_;
 };

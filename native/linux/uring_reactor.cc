@@ -7,7 +7,9 @@
 //
 // user_data packs the operation, the slot's generation and the slot, as
 // liburing's examples/proxy.h does, so a completion for a slot that has since
-// been reused is recognised and dropped.
+// been reused is recognised and dropped. It also names an operation fully:
+// one that finds the submission queue full waits as a user_data and is
+// prepared from its owner's state once there is room, never dropped.
 #include <liburing.h>
 #include <netinet/in.h>
 #include <linux/sockios.h>
@@ -44,7 +46,9 @@ enum op : uint8_t {
   OP_RECV,
   OP_SEND,
   OP_CONNECT,
-  OP_CANCEL,
+  OP_CANCEL,         // a connection's operations, by descriptor
+  OP_CANCEL_ACCEPT,  // a closing listener's accept
+  OP_CANCEL_RETRY,   // a closing listener's pause before accepting again
 };
 
 uint64_t pack(op o, uint32_t gen, uint32_t slot) {
@@ -58,10 +62,14 @@ uint32_t slot_of(uint64_t ud) { return static_cast<uint32_t>(ud); }
 constexpr int MAX_IOV = 64;
 // Completions copied out of the ring per pass.
 constexpr unsigned REAP_BATCH = 256;
+// Rounds of kernel task work run in one wake-up before the loop gets a turn.
+constexpr int TASK_WORK_ROUNDS = 8;
 // Received bytes held for one delivery before JS gets a part of the wake-up.
 constexpr size_t STAGING_SOFT_LIMIT = 4 * 1024 * 1024;
 // After EMFILE the accept is re-armed after this pause, not in a hot loop.
 constexpr long ACCEPT_RETRY_NS = 100 * 1000 * 1000;
+// How often a grown receive buffer pool is trimmed towards recent use.
+constexpr uint64_t POOL_SHRINK_MS = 1000;
 
 struct conn {
   uint32_t gen = 0;
@@ -99,23 +107,20 @@ struct completion {
   uint32_t flags;
 };
 
-uint64_t now_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 }  // namespace
 
 struct reactor {
   uv_loop_t* loop = nullptr;
   uv_poll_t poll = {};
+  uv_timer_t pool_timer = {};  // runs only while the receive buffer pool is grown
+  int open_handles = 0;        // memory goes once libuv has closed both
   struct io_uring ring = {};
   bool ring_ready = false;
   int event_fd = -1;
   reactor_options options;
   reactor_shared shared = {};
   buf_pool pool;
+  send_memory send_mem;  // before conns: their queues hold its blocks
   slab<conn> conns;
   std::vector<std::unique_ptr<listener>> listeners;  // index = listener id
   uint32_t live_listeners = 0;
@@ -125,6 +130,12 @@ struct reactor {
   std::vector<int32_t> events;
   std::vector<uint8_t> staging;  // the received bytes DATA events point into
   std::vector<uint32_t> dirty;   // slots that got new sends this flush
+  // Operations that found the submission queue full even after a submit
+  // (the kernel took none of it: out of memory, say), by user_data, oldest
+  // first. Each counts as in flight for its connection or listener and is
+  // issued after the next reap, or completed as cancelled if its owner has
+  // begun closing meanwhile.
+  std::vector<uint64_t> unissued;
   bool in_process = false;
   bool destroyed = false;
 
@@ -152,6 +163,76 @@ void submit(reactor* r) {
   r->stats.submits++;
 }
 
+void poke(reactor* r) {
+  uint64_t one = 1;
+  (void)!write(r->event_fd, &one, sizeof(one));
+}
+
+// Fills an SQE for the operation `ud` names, from its owner's state now: an
+// operation issued late carries what is queued then, not what was before.
+void prep(reactor* r, struct io_uring_sqe* sqe, uint64_t ud) {
+  uint32_t slot = slot_of(ud);
+  switch (op_of(ud)) {
+    case OP_RECV: {
+      conn& c = r->conns.at(slot);
+      io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = buf_pool::GROUP;
+      break;
+    }
+    case OP_SEND: {
+      conn& c = r->conns.at(slot);
+      struct iovec* iov = c.iov.get();
+      int n = c.queue.peek(MAX_IOV, [iov](int i, uint8_t* data, uint32_t length) { iov[i] = {data, length}; });
+      if (n == 1) {
+        // The common case once slices coalesce: a plain send skips the
+        // kernel's msghdr and iovec import.
+        io_uring_prep_send(sqe, c.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+      } else {
+        c.msg = {};
+        c.msg.msg_iov = iov;
+        c.msg.msg_iovlen = static_cast<size_t>(n);
+        io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+      }
+      break;
+    }
+    case OP_CONNECT: {
+      conn& c = r->conns.at(slot);
+      io_uring_prep_connect(sqe, c.fd, reinterpret_cast<sockaddr*>(&c.peer), c.peer_len);
+      break;
+    }
+    case OP_CANCEL:
+      io_uring_prep_cancel_fd(sqe, r->conns.at(slot).fd, IORING_ASYNC_CANCEL_ALL);
+      break;
+    case OP_ACCEPT:
+      io_uring_prep_multishot_accept(sqe, r->listeners[slot]->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      break;
+    case OP_ACCEPT_RETRY:
+      io_uring_prep_timeout(sqe, &r->listeners[slot]->retry, 0, 0);
+      break;
+    case OP_CANCEL_ACCEPT:
+      io_uring_prep_cancel64(sqe, pack(OP_ACCEPT, 0, slot), IORING_ASYNC_CANCEL_ALL);
+      break;
+    case OP_CANCEL_RETRY:
+      io_uring_prep_cancel64(sqe, pack(OP_ACCEPT_RETRY, 0, slot), IORING_ASYNC_CANCEL_ALL);
+      break;
+  }
+  io_uring_sqe_set_data64(sqe, ud);
+}
+
+// Issues the operation `ud`, whose owner already counts it as in flight.
+// When the queue stays full it waits in `unissued`, and the eventfd is poked
+// so that a wake-up comes to issue it even if nothing else completes.
+void issue(reactor* r, uint64_t ud) {
+  struct io_uring_sqe* sqe = r->unissued.empty() ? get_sqe(r) : nullptr;
+  if (sqe == nullptr) {
+    r->unissued.push_back(ud);
+    poke(r);
+    return;
+  }
+  prep(r, sqe, ud);
+}
+
 void update_ref(reactor* r) {
   // Like a socket, the reactor keeps the process alive only while it has work.
   if (r->conns.live() + r->live_listeners > 0) uv_ref(reinterpret_cast<uv_handle_t*>(&r->poll));
@@ -163,40 +244,23 @@ void update_ref(reactor* r) {
 // -- connections --------------------------------------------------------------
 
 void arm_recv(reactor* r, uint32_t slot, conn& c) {
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = buf_pool::GROUP;
-  io_uring_sqe_set_data64(sqe, pack(OP_RECV, c.gen, slot));
   c.recv_armed = true;
   c.ops++;
+  issue(r, pack(OP_RECV, c.gen, slot));
 }
 
 void start_send(reactor* r, uint32_t slot, conn& c) {
   if (!c.iov) c.iov.reset(new (std::nothrow) struct iovec[MAX_IOV]);
   if (!c.iov) return;  // out of memory: the queue waits for the next flush
-  struct iovec* iov = c.iov.get();
-  int n = c.queue.peek(MAX_IOV, [iov](int i, uint8_t* data, uint32_t length) { iov[i] = {data, length}; });
-  struct io_uring_sqe* sqe = get_sqe(r);
-  if (n == 1) {
-    // The common case once slices coalesce: a plain send skips the kernel's
-    // msghdr and iovec import.
-    io_uring_prep_send(sqe, c.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
-  } else {
-    c.msg = {};
-    c.msg.msg_iov = iov;
-    c.msg.msg_iovlen = static_cast<size_t>(n);
-    io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
-  }
-  io_uring_sqe_set_data64(sqe, pack(OP_SEND, c.gen, slot));
   c.send_inflight = true;
   c.ops++;
+  issue(r, pack(OP_SEND, c.gen, slot));
 }
 
 void finish_close(reactor* r, uint32_t slot, conn& c) {
   close(c.fd);
   c.fd = -1;
-  c.queue.clear();
+  c.queue.clear(r->send_mem);
   c.iov.reset();
   r->shared.queued[slot] = 0;
   push_event(r, RP_EV_CLOSE, slot, c.gen, c.close_reason, -c.close_errno, 0);
@@ -213,15 +277,13 @@ void begin_closing(reactor* r, uint32_t slot, conn& c, int32_t reason, int32_t e
   c.close_errno = err;
   // A sendmsg in flight may still be reading the queued slices: they are
   // released with the slot (finish_close), not before.
-  if (!c.send_inflight) c.queue.clear();
+  if (!c.send_inflight) c.queue.clear(r->send_mem);
   r->shared.queued[slot] = 0;
   if (c.ops == 0) {
     finish_close(r, slot, c);
     return;
   }
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, pack(OP_CANCEL, c.gen, slot));
+  issue(r, pack(OP_CANCEL, c.gen, slot));
 }
 
 void abort_conn(reactor* r, uint32_t slot, conn& c, int32_t reason, int32_t err) {
@@ -280,7 +342,7 @@ void on_recv(reactor* r, uint32_t slot, conn& c, int32_t res, uint32_t flags) {
   }
   if (res < 0) {
     if (res == -ENOBUFS) {
-      // The buffer ring ran dry: grow the pool and read again.
+      // The buffer ring ran dry: a buffer more for this receive, and read again.
       r->stats.enobufs++;
       r->pool.grow();
     } else {
@@ -303,7 +365,7 @@ void on_send(reactor* r, uint32_t slot, conn& c, int32_t res) {
     return;
   }
   r->stats.bytes_out += static_cast<uint64_t>(res);
-  c.queue.consume(static_cast<uint64_t>(res));
+  c.queue.consume(r->send_mem, static_cast<uint64_t>(res));
   uint64_t queued = c.queue.bytes();
   r->shared.queued[slot] = static_cast<uint32_t>(queued);
   if (c.over_high && queued <= c.low_water_mark) {
@@ -322,6 +384,7 @@ void on_connect(reactor* r, uint32_t slot, conn& c, int32_t res) {
   }
   int port = port_of(c.peer);
   int32_t ipv4 = static_cast<int32_t>(ipv4_of(c.peer));
+  if (res == 0 && connected_to_self(c.fd, c.peer)) res = -ECONNREFUSED;
   if (res < 0) {
     // A failed dial reports only its connect outcome: no close event follows.
     push_event(r, RP_EV_CONNECT, slot, c.gen, res, port, ipv4);
@@ -336,10 +399,8 @@ void on_connect(reactor* r, uint32_t slot, conn& c, int32_t res) {
 }
 
 void arm_accept(reactor* r, uint32_t id, listener& l) {
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  io_uring_sqe_set_data64(sqe, pack(OP_ACCEPT, 0, id));
   l.ops++;
+  issue(r, pack(OP_ACCEPT, 0, id));
 }
 
 void release_listener(reactor* r, uint32_t id) {
@@ -391,10 +452,8 @@ void on_accept(reactor* r, uint32_t id, int32_t res, uint32_t flags) {
   } else if (!more && (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)) {
     // Out of descriptors or memory: pause, then accept again; closing
     // connections will have freed some by then.
-    struct io_uring_sqe* sqe = get_sqe(r);
-    io_uring_prep_timeout(sqe, &l->retry, 0, 0);
-    io_uring_sqe_set_data64(sqe, pack(OP_ACCEPT_RETRY, 0, id));
     l->ops++;
+    issue(r, pack(OP_ACCEPT_RETRY, 0, id));
     return;
   }
   if (!more) arm_accept(r, id, *l);
@@ -423,6 +482,8 @@ void handle(reactor* r, const completion& cqe) {
       on_accept_retry(r, slot);
       return;
     case OP_CANCEL:
+    case OP_CANCEL_ACCEPT:
+    case OP_CANCEL_RETRY:
       return;
     default:
       break;
@@ -448,13 +509,14 @@ void handle(reactor* r, const completion& cqe) {
   }
 }
 
-// One wake-up: reap everything, deliver one batch, apply JS's commands, submit once.
-void process(reactor* r) {
-  r->in_process = true;
-  io_uring_get_events(&r->ring);
+// Handles every completion in the ring; returns how many carried a buffer.
+uint32_t reap(reactor* r) {
   completion batch[REAP_BATCH];
   struct io_uring_cqe* cqes[REAP_BATCH];
   uint32_t buffers_used = 0;
+  // On until the ring is empty, not until a short batch: a full CQ ring
+  // holds fewer than REAP_BATCH, and completions that overflowed it reach it
+  // only when a peek finds it empty (liburing then flushes them).
   for (;;) {
     unsigned n = io_uring_peek_batch_cqe(&r->ring, cqes, REAP_BATCH);
     if (n == 0) break;
@@ -466,24 +528,86 @@ void process(reactor* r) {
     io_uring_cq_advance(&r->ring, n);
     for (unsigned i = 0; i < n; i++) handle(r, batch[i]);
     r->pool.commit();
-    if (n < REAP_BATCH) break;
     // A long wake-up goes to JS in parts rather than piling up bytes.
     if (r->staging.size() > STAGING_SOFT_LIMIT) deliver(r);
     if (r->destroyed) break;
   }
+  return buffers_used;
+}
+
+// Whether the kernel holds task work that only our io_uring_enter runs
+// (IORING_SETUP_TASKRUN_FLAG). With DEFER_TASKRUN, Linux 6.10 on runs it in
+// bounded batches per enter and signals the eventfd only when the first item
+// is queued, so what is left of a burst (a hundred peers' FINs) would wait
+// for some unrelated wake-up.
+bool task_work_pending(reactor* r) { return (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN) != 0; }
+
+// Trims a grown receive buffer pool. A libuv timer runs between our
+// io_uring_enter calls, where the kernel leaves the buffer ring alone.
+void on_pool_timer(uv_timer_t* timer) {
+  auto* r = static_cast<reactor*>(timer->data);
+  if (!r->pool.shrink()) uv_timer_stop(timer);
+}
+
+// Issues what found the queue full before, oldest first, after a reap has
+// made room. An operation whose owner has begun closing is not issued: it
+// completes as cancelled, through the same handler a cancelled one would.
+void issue_unissued(reactor* r) {
+  std::vector<uint64_t> waiting;
+  waiting.swap(r->unissued);
+  for (size_t i = 0; i < waiting.size(); i++) {
+    uint64_t ud = waiting[i];
+    uint32_t slot = slot_of(ud);
+    op o = op_of(ud);
+    bool closing;
+    if (o == OP_ACCEPT || o == OP_ACCEPT_RETRY || o == OP_CANCEL_ACCEPT || o == OP_CANCEL_RETRY) {
+      closing = r->listeners[slot] == nullptr || r->listeners[slot]->closing;
+    } else {
+      conn* c = r->conns.find(slot, gen_of(ud));
+      closing = c == nullptr || c->state == CS_CLOSING;
+    }
+    bool cancel_op = o == OP_CANCEL || o == OP_CANCEL_ACCEPT || o == OP_CANCEL_RETRY;
+    if (closing != cancel_op) {
+      // An operation of a closing owner never issued, or a cancel with nothing left to cancel.
+      if (!cancel_op) handle(r, completion{ud, -ECANCELED, 0});
+      continue;
+    }
+    struct io_uring_sqe* sqe = r->unissued.empty() ? get_sqe(r) : nullptr;
+    if (sqe == nullptr) {
+      r->unissued.insert(r->unissued.end(), waiting.begin() + static_cast<std::ptrdiff_t>(i), waiting.end());
+      break;
+    }
+    prep(r, sqe, ud);
+  }
+}
+
+// One wake-up: run the kernel's task work and reap what it completes (again
+// while more is pending, a few times), deliver one batch, apply JS's
+// commands, submit once.
+void process(reactor* r) {
+  r->in_process = true;
+  uint32_t buffers_used = 0;
+  for (int round = 0; round < TASK_WORK_ROUNDS && !r->destroyed; round++) {
+    io_uring_get_events(&r->ring);
+    buffers_used += reap(r);
+    if (!task_work_pending(r)) break;
+  }
+  if (!r->unissued.empty() && !r->destroyed) issue_unissued(r);
   if (!r->destroyed) {
-    r->pool.note_use(buffers_used, now_ms());
+    r->pool.note_use(buffers_used);
     r->pool.commit();
+    if (r->pool.above_initial() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&r->pool_timer))) {
+      uv_timer_start(&r->pool_timer, on_pool_timer, POOL_SHRINK_MS, POOL_SHRINK_MS);
+    }
     deliver(r);
   }
   r->in_process = false;
   if (r->destroyed) return;
   apply_commands(r);
   submit(r);
-  if (has_events(r)) {
-    uint64_t one = 1;
-    (void)!write(r->event_fd, &one, sizeof(one));
-  }
+  // Held events, or task work past this wake-up's share: the next loop turn
+  // carries on, after libuv has served everything else.
+  if (has_events(r) || task_work_pending(r) || !r->unissued.empty()) poke(r);
 }
 
 void on_poll(uv_poll_t* handle, int status, int) {
@@ -511,11 +635,13 @@ int create_ring(reactor* r) {
   int forced = ring_setup_errno_for_tests();
   if (forced < 0) return forced;
   // SINGLE_ISSUER needs Linux 6.0 and DEFER_TASKRUN 6.1; older kernels say
-  // EINVAL and get a ring without them.
+  // EINVAL and get a ring without them. TASKRUN_FLAG (5.19, like
+  // COOP_TASKRUN) makes the kernel say when task work waits for us.
+  constexpr unsigned base = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   const unsigned attempts[] = {
-      IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-      IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER,
-      IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+      base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      base | IORING_SETUP_SINGLE_ISSUER,
+      base,
       0,
   };
   int ret = -EINVAL;
@@ -530,7 +656,10 @@ int create_ring(reactor* r) {
   return ret;
 }
 
-void on_handle_closed(uv_handle_t* handle) { delete static_cast<reactor*>(handle->data); }
+void on_handle_closed(uv_handle_t* handle) {
+  auto* r = static_cast<reactor*>(handle->data);
+  if (--r->open_handles == 0) delete r;
+}
 
 }  // namespace
 
@@ -553,7 +682,9 @@ int reactor_create(uv_loop_t* loop, const reactor_options& options, const reacto
   int ret = create_ring(r.get());
   if (ret < 0) return ret;
   r->ring_ready = true;
-  ret = r->pool.init(&r->ring, options.recv_buffer_bytes, options.recv_buffers_initial, options.recv_buffers_max);
+  bool retractable = (r->ring.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+  ret = r->pool.init(&r->ring, options.recv_buffer_bytes, options.recv_buffers_initial, options.recv_buffers_max,
+                     retractable);
   if (ret == 0) {
     r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (r->event_fd < 0) ret = -errno;
@@ -569,6 +700,11 @@ int reactor_create(uv_loop_t* loop, const reactor_options& options, const reacto
   }
   r->poll.data = r.get();
   uv_poll_start(&r->poll, UV_READABLE, on_poll);
+  uv_timer_init(loop, &r->pool_timer);
+  r->pool_timer.data = r.get();
+  // The pool's trimming never keeps the process alive by itself.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&r->pool_timer));
+  r->open_handles = 2;
   r->staging.reserve(64 * 1024);
   r->events.reserve(1024 * RP_EVENT_INTS);
   *out = r.release();
@@ -601,12 +737,8 @@ int reactor_close_listener(reactor* r, int listener_id) {
   r->live_listeners--;
   // The kernel holds a reference to the socket while an accept is armed:
   // cancel, and close the descriptor once the last operation has completed.
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_cancel64(sqe, pack(OP_ACCEPT, 0, listener_id), IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, pack(OP_CANCEL, 0, 0));
-  sqe = get_sqe(r);
-  io_uring_prep_cancel64(sqe, pack(OP_ACCEPT_RETRY, 0, listener_id), IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, pack(OP_CANCEL, 0, 0));
+  issue(r, pack(OP_CANCEL_ACCEPT, 0, static_cast<uint32_t>(listener_id)));
+  issue(r, pack(OP_CANCEL_RETRY, 0, static_cast<uint32_t>(listener_id)));
   // Stop taking connections now, even before the cancellation completes.
   shutdown(l->fd, SHUT_RD);
   submit(r);
@@ -639,10 +771,8 @@ int reactor_connect(reactor* r, const char* ip, int port, const water_marks& mar
   c.low_water_mark = marks.low_water_mark;
   c.peer = addr;
   c.peer_len = len;
-  struct io_uring_sqe* sqe = get_sqe(r);
-  io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&c.peer), c.peer_len);
-  io_uring_sqe_set_data64(sqe, pack(OP_CONNECT, c.gen, slot));
   c.ops++;
+  issue(r, pack(OP_CONNECT, c.gen, slot));
   if (!r->in_process) submit(r);
   *slot_out = slot;
   *gen_out = c.gen;
@@ -700,6 +830,7 @@ void reactor_get_stats(reactor* r, reactor_stats* stats) {
     if (c.in_use) queued += c.queue.bytes();
   }
   stats->queued_bytes = queued;
+  stats->send_buffer_bytes = r->send_mem.bytes();
 }
 
 void reactor_destroy(reactor* r) {
@@ -713,13 +844,14 @@ void reactor_destroy(reactor* r) {
   for (uint32_t slot = 0; slot < r->conns.high_water(); slot++) {
     conn& c = r->conns.at(slot);
     if (c.in_use && c.fd >= 0) close(c.fd);
-    c.queue.clear();
+    c.queue.clear(r->send_mem);
   }
   for (auto& l : r->listeners) {
     if (l) close(l->fd);
   }
   close(r->event_fd);
   uv_close(reinterpret_cast<uv_handle_t*>(&r->poll), on_handle_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&r->pool_timer), on_handle_closed);
 }
 
 }  // namespace ringport

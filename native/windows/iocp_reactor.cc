@@ -116,6 +116,7 @@ struct reactor {
   bool wsa_started = false;
   winsock_ext ext_v4;
   winsock_ext ext_v6;
+  send_memory send_mem;  // before conns: their queues hold its blocks
   slab<conn> conns;
   std::vector<std::unique_ptr<listener>> listeners;  // index = listener id
   uint32_t live_listeners = 0;
@@ -221,7 +222,7 @@ void start_send(reactor* r, uint32_t slot, conn& c) {
 void finish_close(reactor* r, uint32_t slot, conn& c) {
   if (c.sock != INVALID_SOCKET) closesocket(c.sock);
   c.sock = INVALID_SOCKET;
-  c.queue.clear();
+  c.queue.clear(r->send_mem);
   r->shared.queued[slot] = 0;
   push_event(r, RP_EV_CLOSE, slot, c.gen, c.close_reason, -c.close_errno, 0);
   r->conns.free(slot);
@@ -236,7 +237,7 @@ void begin_closing(reactor* r, uint32_t slot, conn& c, int32_t reason, int32_t e
   c.close_reason = reason;
   c.close_errno = err;
   // A WSASend in flight still reads its bytes: they go when it returns.
-  if (!c.send_inflight) c.queue.clear();
+  if (!c.send_inflight) c.queue.clear(r->send_mem);
   r->shared.queued[slot] = 0;
   if (c.ops == 0) {
     finish_close(r, slot, c);
@@ -337,7 +338,7 @@ void on_send(reactor* r, uint32_t slot, conn& c, const completion& done) {
   c.ops--;
   c.send_inflight = false;
   if (c.state == CS_CLOSING) {
-    c.queue.clear();
+    c.queue.clear(r->send_mem);
     if (c.ops == 0) finish_close(r, slot, c);
     return;
   }
@@ -347,7 +348,7 @@ void on_send(reactor* r, uint32_t slot, conn& c, const completion& done) {
     return;
   }
   r->stats.bytes_out += done.bytes;
-  c.queue.consume(done.bytes);
+  c.queue.consume(r->send_mem, done.bytes);
   uint64_t queued = c.queue.bytes();
   r->shared.queued[slot] = static_cast<uint32_t>(queued);
   if (c.over_high && queued <= c.low_water_mark) {
@@ -373,6 +374,7 @@ void on_connect(reactor* r, uint32_t slot, conn& c, const completion& done) {
   if (error == 0 && setsockopt(c.sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, nullptr, 0) != 0) {
     error = static_cast<DWORD>(WSAGetLastError());
   }
+  if (error == 0 && connected_to_self(c.sock, c.peer)) error = WSAECONNREFUSED;
   int port = port_of(c.peer);
   int32_t ipv4 = static_cast<int32_t>(ipv4_of(c.peer));
   uint32_t gen = c.gen;
@@ -768,6 +770,7 @@ void reactor_get_stats(reactor* r, reactor_stats* stats) {
     if (c.in_use && c.state != CS_CLOSING) queued += c.queue.bytes();
   }
   stats->queued_bytes = queued;
+  stats->send_buffer_bytes = r->send_mem.bytes();
 }
 
 void reactor_destroy(reactor* r) {
@@ -795,7 +798,7 @@ void reactor_destroy(reactor* r) {
   }
   r->leak = !r->port.stop();
   if (!r->leak) {
-    for (uint32_t slot = 0; slot < r->conns.high_water(); slot++) r->conns.at(slot).queue.clear();
+    for (uint32_t slot = 0; slot < r->conns.high_water(); slot++) r->conns.at(slot).queue.clear(r->send_mem);
   }
   r->ready.clear();
   if (r->wsa_started) WSACleanup();

@@ -116,6 +116,7 @@ export interface ListenOptions {
   host?: string;
   /** 0 picks a free port; `listen` resolves with the one bound. */
   port: number;
+  /** The accept queue's length; by default the system's limit (somaxconn on Linux, SOMAXCONN on Windows). */
   backlog?: number;
   /** SO_REUSEPORT, so that several reactors can each own a listener on one port. */
   reusePort?: boolean;
@@ -155,8 +156,24 @@ export interface BackendStats {
   readonly batches: number;
   /** Kernel submissions (io_uring_enter, WSASend, socket writes). */
   readonly submits: number;
-  /** Native backends: the reactor's receive buffer pool, which grows under load and shrinks after. */
+  /**
+   * Graceful closes that made no progress for 2 s and were reset instead
+   * (see `close`): a peer that stopped reading or never answered our FIN,
+   * or a backend that failed to notice that it did.
+   */
+  readonly stalledCloses: number;
+  /**
+   * uring: the reactor's receive buffer pool. It grows by one buffer for each
+   * receive that found it empty, and falls back to its initial size within
+   * seconds once load falls (iocp pins no receive buffer and reports 0).
+   */
   readonly recvBuffers?: number;
+  /**
+   * Native backends: the memory the reactor holds for queued sends (each
+   * connection's chunks, the free ones, broadcast blocks). A connection pins
+   * its queued bytes plus less than two 16 KiB chunks, never another's bytes.
+   */
+  readonly sendBufferBytes?: number;
   /** Native backends: how often the kernel found the receive buffer pool empty. */
   readonly recvBufferShortages?: number;
 }

@@ -1,4 +1,3 @@
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BackendKind } from './backend';
 import { protocolMismatch } from './native-protocol';
@@ -8,6 +7,12 @@ export interface Addon {
   readonly mechanism: BackendKind;
   readonly protocol: Record<string, number>;
   probe(): number;
+  /**
+   * The name of an errno from the addon, either sign: -111 -> ECONNREFUSED.
+   * The one errno table: errors the addon throws carry the same names, so JS
+   * never names a native errno any other way.
+   */
+  errnoName(errno: number): string;
   Reactor: new (options: ReactorOptions, shared: SharedMemory, onBatch: (count: number, data?: Buffer) => void) => NativeReactor;
 }
 
@@ -41,15 +46,6 @@ export interface NativeReactor {
 export type AddonLoad = { readonly ok: true; readonly addon: Addon } | { readonly ok: false; readonly reason: string };
 
 let loaded: AddonLoad | undefined;
-
-/** The errno name for a negative errno from the addon, e.g. -111 -> ECONNREFUSED. */
-export function errnoName(negativeErrno: number): string {
-  const code = -negativeErrno;
-  for (const [name, value] of Object.entries(os.constants.errno)) {
-    if (value === code) return name;
-  }
-  return `E${code}`;
-}
 
 /**
  * Loads build/Release/ringport.node once per thread (RINGPORT_ADDON_PATH

@@ -12,8 +12,9 @@ import {
   type ListenOptions,
   type TransportCloseReason,
 } from './backend';
+import { defaultBacklog } from './backlog';
 import { watchGracefulClose } from './graceful-close';
-import { errnoName, type Addon } from './native-addon';
+import type { Addon } from './native-addon';
 import { NativeLoop, type LoopOwner } from './native-loop';
 import { PROTOCOL as P } from './native-protocol';
 import { reusePortRefused, reusePortSupport } from './reuse-port';
@@ -44,6 +45,7 @@ function numericHost(host: string | undefined): string {
 export class NativeBackend implements Backend, LoopOwner {
   readonly kind: BackendKind;
 
+  private readonly addon: Addon;
   private readonly options: BackendOptions;
   private readonly loop: NativeLoop;
   /** Open connections, whose slots the shared loop records as this instance's. */
@@ -67,9 +69,11 @@ export class NativeBackend implements Backend, LoopOwner {
   private reads = 0;
   private sends = 0;
   private batches = 0;
+  private stalledCloses = 0;
 
   constructor(addon: Addon, options: BackendOptions) {
     this.kind = addon.mechanism;
+    this.addon = addon;
     this.options = options;
     this.loop = acquireLoop(addon);
   }
@@ -84,7 +88,7 @@ export class NativeBackend implements Backend, LoopOwner {
     const [listenerId, port] = this.loop.reactor.listen(
       host,
       options.port,
-      options.backlog ?? 511,
+      options.backlog ?? defaultBacklog(),
       options.reusePort ?? false,
       highWaterMarkBytes,
       lowWaterMarkBytes,
@@ -169,7 +173,10 @@ export class NativeBackend implements Backend, LoopOwner {
           const unsent = this.owns(connId) ? this.loop.reactor.unsent(slot, gen) : undefined;
           return unsent && { bytes: unsent[0] + this.loop.queuedBytes(slot) - this.loop.queued[slot], kernelCounted: unsent[1] };
         },
-        () => this.loop.close(slot, gen, true),
+        () => {
+          this.stalledCloses++;
+          this.loop.close(slot, gen, true);
+        },
       );
     }
   }
@@ -195,7 +202,9 @@ export class NativeBackend implements Backend, LoopOwner {
       batches: this.batches,
       // Submissions are the reactor's, shared by every backend instance on this thread.
       submits: native.submits,
+      stalledCloses: this.stalledCloses,
       recvBuffers: native.recvBuffers,
+      sendBufferBytes: native.sendBufferBytes,
       recvBufferShortages: native.enobufs,
     };
   }
@@ -225,7 +234,7 @@ export class NativeBackend implements Backend, LoopOwner {
       case P.EV_CONNECT: {
         const remoteAddress = c !== 0 ? ipv4Text(c) : (this.loop.reactor.peer(slot, gen)?.[0] ?? '');
         if (a < 0) {
-          const code = errnoName(a);
+          const code = this.addon.errnoName(a);
           this.forget(connId, slot, gen);
           this.pending.push({ type: 'connect', connId, remoteAddress, remotePort: b, error: { code, message: `connect ${code}` } });
         } else {
@@ -246,7 +255,7 @@ export class NativeBackend implements Backend, LoopOwner {
         const reason = this.closingReasons.get(connId);
         this.forget(connId, slot, gen);
         if (a === P.CLOSE_ERROR) {
-          const code = errnoName(b);
+          const code = this.addon.errnoName(b);
           this.pending.push({ type: 'close', connId, reason: reason ?? 'error', error: { code, message: `socket error ${code}` } });
         } else {
           this.pending.push({ type: 'close', connId, reason: reason ?? (a === P.CLOSE_PEER ? 'peer' : 'local') });

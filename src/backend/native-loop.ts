@@ -11,6 +11,15 @@ const ARENA_BYTES = 4 * 1024 * 1024;
 /** Connection slots per reactor; the shared queue-size table has one entry each. */
 const MAX_CONNECTIONS = 65536;
 
+/**
+ * Tests make the submission queue tiny, so that it fills again and again;
+ * no production code sets this variable. Read when a reactor is made.
+ */
+function queueDepthForTests(): number | undefined {
+  const depth = Number(process.env.RINGPORT_TEST_URING_QUEUE_DEPTH);
+  return depth > 0 ? depth : undefined;
+}
+
 /** What a native backend instance does with the events of its own connections. */
 export interface LoopOwner {
   /** One decoded record of this batch that belongs to this owner. */
@@ -76,7 +85,7 @@ export class NativeLoop {
     this.control = new Int32Array(P.CONTROL_INTS);
     this.queued = new Uint32Array(MAX_CONNECTIONS);
     this.reactor = new addon.Reactor(
-      { maxConnections: MAX_CONNECTIONS },
+      { maxConnections: MAX_CONNECTIONS, queueDepth: queueDepthForTests() },
       { events: this.events, commands: this.commands, arena: this.arena, control: this.control, queued: this.queued },
       this.onBatch,
     );
@@ -202,8 +211,10 @@ export class NativeLoop {
       i += 4;
       c.set(targets.subarray(2 * first, 2 * (first + count)), i);
       this.commandInts = i + 2 * count;
+      // Counted with its own command: the next reserve() may flush this one,
+      // and a flushed command's bytes are counted in `queued` instead.
+      for (let k = first; k < first + count; k++) this.addPending(targets[2 * k], bytes.length);
     }
-    for (let k = 0; k < pairs; k++) this.addPending(targets[2 * k], bytes.length);
   }
 
   close(slot: number, gen: number, abort: boolean): void {

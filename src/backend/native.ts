@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import type { Backend, BackendKind, BackendOptions } from './backend';
-import { errnoName, loadAddon } from './native-addon';
+import { loadAddon, type Addon } from './native-addon';
 import { NativeBackend } from './native-backend';
 
 export type NativeProbe =
@@ -15,8 +15,8 @@ function linuxTooOld(release: string): boolean {
   return major < MIN_LINUX[0] || (major === MIN_LINUX[0] && minor < MIN_LINUX[1]);
 }
 
-function refusal(kind: BackendKind, result: number): string {
-  const code = errnoName(result);
+function refusal(addon: Addon, kind: BackendKind, result: number): string {
+  const code = addon.errnoName(result);
   if (kind === 'uring' && code === 'EPERM') {
     return 'io_uring_setup was refused (EPERM): a seccomp profile such as Docker\'s default, or kernel.io_uring_disabled, blocks io_uring';
   }
@@ -55,6 +55,6 @@ function runProbe(kind: BackendKind): NativeProbe {
   const { addon } = load;
   if (addon.mechanism !== kind) return { ok: false, reason: `the native addon here drives ${addon.mechanism}, not ${kind}` };
   const result = addon.probe();
-  if (result < 0) return { ok: false, reason: refusal(kind, result) };
+  if (result < 0) return { ok: false, reason: refusal(addon, kind, result) };
   return { ok: true, create: (options) => new NativeBackend(addon, options) };
 }

@@ -9,6 +9,7 @@ import type {
   TransportCloseReason,
   TransportError,
 } from './backend';
+import { defaultBacklog } from './backlog';
 import { watchGracefulClose } from './graceful-close';
 import { reusePortRefused, reusePortSupport } from './reuse-port';
 import { SlotIds } from './slot-ids';
@@ -23,14 +24,36 @@ interface NetConn {
   /** The reason to report when the socket's `close` fires. */
   reason: TransportCloseReason | undefined;
   error: TransportError | undefined;
-  corked: boolean;
+  /** Writes made since the socket was corked for this tick; 0 while it is not. */
+  corkedWrites: number;
   /** False until an outbound dial has completed. */
   connected: boolean;
   readonly onWritten: () => void;
 }
 
+/**
+ * Writes one writev may carry: node:net hands a corked socket's writes to a
+ * single writev (WSASend on Windows), and Wine refuses one of more than 1024
+ * buffers with EMSGSIZE. A tick with more writes to one socket (a broadcast
+ * naming it thousands of times) goes out in several.
+ */
+const MAX_CORKED_WRITES = 1024;
+
 function toTransportError(err: NodeJS.ErrnoException): TransportError {
   return { code: err.code ?? 'EIO', message: err.message };
+}
+
+/**
+ * Resets a socket, or closes it where a reset cannot work. Once node:net has
+ * flushed its queue after end() it issues the FIN (a libuv shutdown), and
+ * until that completes libuv refuses a reset (EINVAL): node then reports an
+ * error and never closes the handle, so no `close` follows and the process
+ * cannot exit. Nothing is queued in node:net then, and our FIN is on its way:
+ * a plain close ends the connection just as well.
+ */
+function reset(socket: net.Socket): void {
+  if (socket.writableEnded && socket.writableLength === 0 && !socket.writableFinished) socket.destroy();
+  else socket.resetAndDestroy();
 }
 
 /** The pure `node:net` backend: the reference every native backend must agree with. */
@@ -55,6 +78,7 @@ export class NetBackend implements Backend {
   private sends = 0;
   private batches = 0;
   private submits = 0;
+  private stalledCloses = 0;
 
   constructor(options: BackendOptions) {
     this.options = options;
@@ -67,7 +91,7 @@ export class NetBackend implements Backend {
     server.on('connection', (socket) => this.adopt(listenerId, socket));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      const { host, port, backlog, reusePort } = options;
+      const { host, port, backlog = defaultBacklog(), reusePort } = options;
       // `reusePort` is only passed on where node:net knows it (see reuse-port.ts).
       server.listen({ host, port, backlog, ...(reusePort === true ? { reusePort } : {}) }, () => {
         server.off('error', reject);
@@ -125,7 +149,7 @@ export class NetBackend implements Backend {
     if (conn === undefined) return;
     if (conn.closing) {
       // An abort may cut short a graceful close that is still flushing (a drain deadline).
-      if (mode === 'abort' && conn.connected && !conn.socket.destroyed) conn.socket.resetAndDestroy();
+      if (mode === 'abort' && conn.connected && !conn.socket.destroyed) reset(conn.socket);
       return;
     }
     this.beginClose(conn, 'local');
@@ -134,14 +158,17 @@ export class NetBackend implements Backend {
       return;
     }
     if (mode === 'abort') {
-      conn.socket.resetAndDestroy();
+      reset(conn.socket);
       return;
     }
     conn.socket.end();
     // node:net shows only its own queue, not the kernel's.
     watchGracefulClose(
       () => (conn.socket.destroyed ? undefined : { bytes: conn.socket.writableLength, kernelCounted: false }),
-      () => conn.socket.resetAndDestroy(),
+      () => {
+        this.stalledCloses++;
+        reset(conn.socket);
+      },
     );
   }
 
@@ -165,6 +192,7 @@ export class NetBackend implements Backend {
       queuedBytes,
       batches: this.batches,
       submits: this.submits,
+      stalledCloses: this.stalledCloses,
     };
   }
 
@@ -201,7 +229,7 @@ export class NetBackend implements Backend {
       closing: false,
       reason: undefined,
       error: undefined,
-      corked: false,
+      corkedWrites: 0,
       connected,
       onWritten: () => {
         if (conn.overHighWater && socket.writableLength <= this.options.lowWaterMarkBytes) {
@@ -255,19 +283,23 @@ export class NetBackend implements Backend {
     const queued = conn.socket.writableLength + bytes.length;
     if (queued > this.options.maxQueueBytes) {
       this.beginClose(conn, 'backpressure');
-      conn.socket.resetAndDestroy();
+      reset(conn.socket);
       return false;
     }
-    if (!conn.corked) {
+    if (conn.corkedWrites === 0) {
       // Cork until the end of this tick so a burst of packets leaves in one writev.
       conn.socket.cork();
-      conn.corked = true;
       this.corkedConns.push(conn);
       if (!this.uncorkScheduled) {
         this.uncorkScheduled = true;
         process.nextTick(this.uncorkAll);
       }
+    } else if (conn.corkedWrites % MAX_CORKED_WRITES === 0) {
+      this.submits++;
+      conn.socket.uncork();
+      conn.socket.cork();
     }
+    conn.corkedWrites++;
     this.sends++;
     this.bytesOut += bytes.length;
     if (queued > this.options.highWaterMarkBytes) conn.overHighWater = true;
@@ -284,7 +316,7 @@ export class NetBackend implements Backend {
     const conns = this.corkedConns;
     this.corkedConns = [];
     for (const conn of conns) {
-      conn.corked = false;
+      conn.corkedWrites = 0;
       if (!conn.socket.destroyed) {
         this.submits++;
         conn.socket.uncork();

@@ -142,6 +142,19 @@ describe.each(backends)('backend %s', (kind) => {
     expect(t.find('close', connId)!.reason).toBe('local');
   });
 
+  it('reports one close when an abort follows a graceful close in the same tick', async () => {
+    // node:net issues the FIN at once when nothing is queued, and libuv
+    // cannot reset a socket while that FIN is in flight.
+    const t = make();
+    const { socket, connId } = await acceptOne(t);
+    t.backend.close(connId, 'graceful');
+    t.backend.close(connId, 'abort');
+    await waitFor(() => t.find('close', connId) !== undefined, 'close event');
+    expect(t.find('close', connId)!.reason).toBe('local');
+    expect(t.events.filter((e) => e.type === 'close')).toHaveLength(1);
+    socket.destroy();
+  });
+
   it('reports a peer FIN as reason peer and a reset as reason error', async () => {
     const t = make();
     const { port } = await t.backend.listen({ host: '127.0.0.1', port: 0 });
