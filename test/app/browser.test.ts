@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { chromiumEnv } from '../support/chromium-env';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -105,6 +106,7 @@ suite('a real browser (chromium) as a WebSocket client', () => {
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ringport-chromium-'));
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
+      env: chromiumEnv(),
       headless: true,
       userDataDir: profile,
       args: [

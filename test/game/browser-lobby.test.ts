@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { chromiumEnv } from '../support/chromium-env';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -63,6 +64,7 @@ suite(suiteName, () => {
     const { launch } = await import('puppeteer-core');
     browser = await launch({
       executablePath: CHROMIUM,
+      env: chromiumEnv(),
       headless: true,
       // The background-networking flags keep Chromium off the network, which this machine does not have.
       args: [
