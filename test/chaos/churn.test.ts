@@ -121,8 +121,9 @@ describe.each(backends)('chaos: connection churn on %s', (backend) => {
     report.assertClean();
 
     const last = await server.until(
-      (stats, fds) => stats.sessions === 0 && stats.backend.connections === 0 && (baseline === undefined || fds === baseline),
-      `no sessions, no connections and the ${baseline ?? '(unknown)'} descriptors the server started with`,
+      (stats, fds) => stats.sessions === 0 && stats.backend.connections === 0 && (baseline === undefined || (fds !== undefined && fds <= baseline)),
+      // At most: node may close a descriptor of its own start-up meanwhile; what is checked is that churn leaks none.
+      `no sessions, no connections and no more than the ${baseline ?? '(unknown)'} descriptors the server started with`,
       DEADLINE_MS,
     );
     const closed = Object.values(last.closes).reduce((n, c) => n + c, 0);
