@@ -80,12 +80,13 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
                        });
   }
 
-  // new Reactor(options, { events, commands, arena, control, queued }, onBatch)
+  // new Reactor(mechanism, options, { events, commands, arena, control, queued }, onBatch)
   explicit Reactor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reactor>(info) {
     Napi::Env env = info.Env();
-    Napi::Object options = info[0].As<Napi::Object>();
-    Napi::Object shared = info[1].As<Napi::Object>();
-    on_batch_ = Napi::Persistent(info[2].As<Napi::Function>());
+    std::string mechanism = info[0].As<Napi::String>().Utf8Value();
+    Napi::Object options = info[1].As<Napi::Object>();
+    Napi::Object shared = info[2].As<Napi::Object>();
+    on_batch_ = Napi::Persistent(info[3].As<Napi::Function>());
     async_context_ = std::make_unique<Napi::AsyncContext>(env, "ringport:batch");
 
     reactor_options opts;
@@ -125,8 +126,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
       return;
     }
-    int ret = reactor_create(loop, opts, mem, &reactor_);
-    if (ret < 0) throw_errno(env, RINGPORT_MECHANISM " reactor", ret);
+    int ret = reactor_create(loop, mechanism.c_str(), opts, mem, &reactor_);
+    if (ret < 0) throw_errno(env, (mechanism + " reactor").c_str(), ret);
   }
 
   ~Reactor() override { Release(); }
@@ -221,10 +222,12 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     return Napi::Number::New(env, static_cast<double>(gen) * RP_SLOT_LIMIT + slot);
   }
 
+  // flush(early) -- early: more commands of this tick follow (see reactor_flush)
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Live(env)) return env.Undefined();
-    int ret = reactor_flush(reactor_);
+    bool early = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
+    int ret = reactor_flush(reactor_, !early);
     if (ret < 0) return throw_errno(env, "flush", ret);
     return env.Undefined();
   }
@@ -308,9 +311,20 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), errno_code(err < 0 ? -err : err));
 }
 
-// probe() -> 0 when a ring can be created here, else -errno (EPERM, ENOSYS, ...)
+// probe(mechanism) -> 0 when a reactor of that mechanism can run here, else
+// -errno (EPERM, ENOSYS, ...)
 Napi::Value Probe(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), reactor_probe());
+  std::string mechanism = info[0].As<Napi::String>().Utf8Value();
+  return Napi::Number::New(info.Env(), reactor_probe(mechanism.c_str()));
+}
+
+// The mechanisms this build has, in the order `auto` tries them.
+Napi::Array Mechanisms(Napi::Env env) {
+  const char* names[8];
+  size_t n = reactor_mechanisms(names, 8);
+  Napi::Array list = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n && i < 8; i++) list.Set(static_cast<uint32_t>(i), Napi::String::New(env, names[i]));
+  return list;
 }
 
 Napi::Object Protocol(Napi::Env env) {
@@ -341,7 +355,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
   exports.Set("protocol", Protocol(env));
-  exports.Set("mechanism", Napi::String::New(env, RINGPORT_MECHANISM));
+  exports.Set("mechanisms", Mechanisms(env));
   return exports;
 }
 

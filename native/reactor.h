@@ -1,7 +1,9 @@
-// The contract every native reactor implements (native/linux: io_uring;
-// native/windows: IOCP). addon.cc is its only caller and the only file that
-// sees N-API; a reactor sees bytes and connection slots, never a frame or a
-// session. Every function returns 0 or a negative errno and never aborts.
+// The contract of a native reactor, whatever its mechanism (native/linux:
+// io_uring and epoll; native/windows: IOCP). native/reactor.cc implements it
+// over the connection core (core.h) and the mechanism a reactor was created
+// with. addon.cc is its only caller and the only file that sees N-API; a
+// reactor sees bytes and connection slots, never a frame or a session.
+// Every function returns 0 or a negative errno and never aborts.
 #pragma once
 
 #include <uv.h>
@@ -64,17 +66,23 @@ struct reactor_stats {
   uint64_t batches;
   uint64_t submits;
   uint64_t wakeups;
-  uint64_t recv_buffers;
+  uint64_t recv_buffers;  // a receive pool's buffers (uring); 0 where no buffer waits for input
   uint64_t enobufs;
 };
 
-// Whether this mechanism works here: 0, or why not (-EPERM, -ENOSYS, ...).
-int reactor_probe();
+// The mechanisms this build has ("uring", "epoll"; "iocp"), in the order
+// `auto` tries them: up to `max` names into `names`; returns how many there are.
+size_t reactor_mechanisms(const char** names, size_t max);
 
-// Creates a reactor on `loop`. On failure *out is untouched and the result
-// says why (-EPERM: io_uring refused, e.g. by a seccomp profile; -ENOSYS: the
-// kernel has no io_uring).
-int reactor_create(uv_loop_t* loop, const reactor_options& options, const reactor_shared& shared, reactor** out);
+// Whether `mechanism` works here: 0, or why not (-EPERM, -ENOSYS, ...;
+// -ENOTSUP for one this build does not have).
+int reactor_probe(const char* mechanism);
+
+// Creates a reactor of `mechanism` on `loop`. On failure *out is untouched
+// and the result says why (-EPERM: io_uring refused, e.g. by a seccomp
+// profile; -ENOSYS: the kernel has no io_uring; -ENOTSUP: not built here).
+int reactor_create(uv_loop_t* loop, const char* mechanism, const reactor_options& options, const reactor_shared& shared,
+                   reactor** out);
 
 int reactor_listen(reactor* r, const listen_request& request, int* listener_id, int* bound_port);
 int reactor_close_listener(reactor* r, int listener_id);
@@ -83,7 +91,10 @@ int reactor_close_listener(reactor* r, int listener_id);
 int reactor_connect(reactor* r, const char* ip, int port, const water_marks& marks, uint32_t* slot, uint32_t* gen);
 
 // Applies the commands JS wrote since the last flush and submits once.
-int reactor_flush(reactor* r);
+// `tick_done` false: JS flushed early because its buffers were full, and
+// more commands of the same tick follow; the sends start with the tick's
+// last flush, so that each connection writes once per tick.
+int reactor_flush(reactor* r, bool tick_done);
 
 // Bytes of a connection not yet taken by the peer: its queue, plus, where
 // *kernel_counted says so, what the kernel has not had acknowledged. A
@@ -95,8 +106,8 @@ int reactor_peer(reactor* r, uint32_t slot, uint32_t gen, char* host, size_t hos
 
 void reactor_get_stats(reactor* r, reactor_stats* stats);
 
-// Closes every socket and the ring; memory is released once libuv has
-// closed the reactor's handle.
+// Closes every socket and the mechanism (the ring, the epoll set, the port);
+// memory is released once libuv has closed the reactor's handles.
 void reactor_destroy(reactor* r);
 
 }  // namespace ringport

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the transport, session and app suites against an ASan + UBSan build of
-# the addon, with the sanitizer runtimes preloaded into node. Any report
+# Runs the transport, session, app and backend suites against an ASan + UBSan
+# build of the addon, on both Linux reactors (uring and epoll) and net, with
+# the sanitizer runtimes preloaded into node. Any report
 # fails the run: sanitizer output goes to files, which must not appear.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=lib
 # Node itself is not built with ASan and keeps memory until exit by design: no leak check.
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:log_path=$reports/asan"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
-export RINGPORT_EXPECT_BACKENDS=uring,net
+export RINGPORT_EXPECT_BACKENDS=uring,epoll,net
 
 status=0
 npx jest --runInBand test/transport test/session test/app test/backend || status=$?

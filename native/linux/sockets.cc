@@ -1,8 +1,10 @@
 #include "sockets.h"
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,15 +12,32 @@
 
 namespace ringport {
 
-void set_nodelay(int fd) {
+int socket_shutdown_send(socket_t sock) { return shutdown(sock, SHUT_WR) == 0 ? 0 : -errno; }
+
+void socket_set_reset(socket_t sock) {
+  struct linger lg = {1, 0};
+  setsockopt(sock, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+void socket_close(socket_t sock) { close(sock); }
+
+void socket_set_nodelay(socket_t sock) {
   int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int socket_unacked(socket_t sock, uint64_t* bytes) {
+  int outq = 0;
+  // SIOCOUTQ: bytes in the socket's send queue the peer has not acknowledged.
+  if (ioctl(sock, SIOCOUTQ, &outq) < 0) return -errno;
+  *bytes = static_cast<uint64_t>(outq);
+  return 0;
 }
 
 int open_stream(int family) {
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  set_nodelay(fd);
+  socket_set_nodelay(fd);
   return fd;
 }
 

@@ -1,4 +1,5 @@
-// Blocking-free socket set-up shared by the reactor's listen and connect.
+// Blocking-free socket set-up shared by the Linux mechanisms' listen and
+// connect (the calls the core makes are in ../socket.h).
 #pragma once
 
 #include <sys/socket.h>
@@ -6,6 +7,7 @@
 #include <cstdint>
 
 #include "../address.h"
+#include "../socket.h"
 
 namespace ringport {
 
@@ -15,8 +17,5 @@ int open_listener(const char* host, int port, int backlog, bool reuse_port, int*
 
 // A non-blocking stream socket for `family` with TCP_NODELAY set.
 int open_stream(int family);
-
-// Game traffic is small packets that must leave now: no Nagle delay.
-void set_nodelay(int fd);
 
 }  // namespace ringport

@@ -78,10 +78,23 @@ int attach_socket(SOCKET sock, HANDLE iocp, bool* skip_on_success) {
   return 0;
 }
 
-void set_nodelay(SOCKET sock) {
+int socket_shutdown_send(socket_t sock) { return shutdown(sock, SD_SEND) == 0 ? 0 : wsa_result(); }
+
+void socket_set_reset(socket_t sock) {
+  struct linger lg = {1, 0};
+  setsockopt(sock, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&lg), sizeof(lg));
+}
+
+void socket_close(socket_t sock) { closesocket(sock); }
+
+void socket_set_nodelay(socket_t sock) {
   BOOL one = TRUE;
   setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one), sizeof(one));
 }
+
+// Winsock has no portable count of unacknowledged bytes: a closing
+// connection's progress is judged by its queue alone.
+int socket_unacked(socket_t, uint64_t*) { return -ENOTSUP; }
 
 int open_listener(const char* host, int port, int backlog, HANDLE iocp, SOCKET* out, int* family,
                   bool* skip_on_success, int* bound_port) {

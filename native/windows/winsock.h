@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "../address.h"
+#include "../socket.h"
 
 namespace ringport {
 
@@ -37,8 +38,5 @@ int attach_socket(SOCKET sock, HANDLE iocp, bool* skip_on_success);
 // success *out holds the socket and *bound_port the port actually bound.
 int open_listener(const char* host, int port, int backlog, HANDLE iocp, SOCKET* out, int* family,
                   bool* skip_on_success, int* bound_port);
-
-// Game traffic is small packets that must leave now: no Nagle delay.
-void set_nodelay(SOCKET sock);
 
 }  // namespace ringport

@@ -1,9 +1,10 @@
 /**
  * The backend seam. A backend moves bytes for numbered connections and knows
- * nothing of frames, packets or sessions. Three implementations exist, named
- * after their mechanism: `uring` (native io_uring, Linux), `iocp` (native
- * IOCP, Windows) and `net` (pure `node:net`, everywhere). What every one of
- * them must provide is listed here and nowhere else:
+ * nothing of frames, packets or sessions. Four implementations exist, named
+ * after their mechanism: `uring` (native io_uring, Linux), `epoll` (native
+ * epoll, Linux, where io_uring is refused), `iocp` (native IOCP, Windows)
+ * and `net` (pure `node:net`, everywhere). What every one of them must
+ * provide is listed here and nowhere else:
  *
  * - `listen(options)` opens a listener and resolves with its id and bound port.
  * - `connect(host, port)` starts a dial and returns a connection id at once; the
@@ -27,7 +28,8 @@
  * - Events reach the `onEvents` sink given at creation in batches: at most one
  *   batch per event-loop wake-up, never one call per event. Within a batch,
  *   events of one connection keep their order.
- * - `stats()` counts connections, bytes, operations and batches.
+ * - `stats()` counts connections, bytes, operations and batches: the same
+ *   fields with the same meaning on every backend (see BackendStats).
  * - Connection ids carry a slot: see {@link CONN_SLOT_LIMIT}.
  */
 
@@ -67,7 +69,7 @@ export function connGeneration(connId: number): number {
 }
 
 /** The mechanisms a backend can be built on. */
-export type BackendKind = 'uring' | 'iocp' | 'net';
+export type BackendKind = 'uring' | 'epoll' | 'iocp' | 'net';
 
 /** Why a connection closed, as far as the transport can tell. */
 export type TransportCloseReason =
@@ -141,6 +143,11 @@ export interface BackendOptions extends QueueLimits {
   onEvents: BackendEventSink;
 }
 
+/**
+ * A backend's counters. Every backend reports every field, with the same
+ * meaning: the same traffic gives the same connections, listeners, bytes,
+ * sends and queued bytes on each. What depends on the mechanism is said.
+ */
 export interface BackendStats {
   readonly connections: number;
   readonly listeners: number;
@@ -150,11 +157,15 @@ export interface BackendStats {
   readonly reads: number;
   /** Buffers accepted by `send` and `sendMany` (one per recipient). */
   readonly sends: number;
-  /** Bytes queued and not yet written, over all connections. */
+  /**
+   * Bytes queued and not yet written, over all connections: what this tick
+   * has sent and not yet flushed, plus what the kernel has not taken. A
+   * closing connection's count ends when its close begins.
+   */
   readonly queuedBytes: number;
   /** Event batches delivered to JS: the JS/native crossings in that direction. */
   readonly batches: number;
-  /** Kernel submissions (io_uring_enter, WSASend, socket writes). */
+  /** Kernel submissions (io_uring_enter, sendmsg, WSASend, socket writes): how many depends on the mechanism. */
   readonly submits: number;
   /**
    * Graceful closes that made no progress for 2 s and were reset instead
@@ -163,19 +174,21 @@ export interface BackendStats {
    */
   readonly stalledCloses: number;
   /**
-   * uring: the reactor's receive buffer pool. It grows by one buffer for each
-   * receive that found it empty, and falls back to its initial size within
-   * seconds once load falls (iocp pins no receive buffer and reports 0).
+   * Receive buffers held waiting for input. uring: its provided-buffer pool,
+   * which grows by one buffer for each receive that found it empty and falls
+   * back to its initial size within seconds once load falls. epoll, iocp
+   * and net hold none (they read into memory taken per read) and report 0.
    */
-  readonly recvBuffers?: number;
+  readonly recvBuffers: number;
   /**
-   * Native backends: the memory the reactor holds for queued sends (each
-   * connection's chunks, the free ones, broadcast blocks). A connection pins
-   * its queued bytes plus less than two 16 KiB chunks, never another's bytes.
+   * The memory held for queued sends. Native backends: the reactor's chunks
+   * and broadcast blocks, the free chunks included; a connection pins its
+   * queued bytes plus less than two 16 KiB chunks, never another's bytes.
+   * net: the buffers node:net holds for its sockets, which are the queued bytes.
    */
-  readonly sendBufferBytes?: number;
-  /** Native backends: how often the kernel found the receive buffer pool empty. */
-  readonly recvBufferShortages?: number;
+  readonly sendBufferBytes: number;
+  /** How often a receive found the uring backend's buffer pool empty; 0 on the others, which have no pool. */
+  readonly recvBufferShortages: number;
 }
 
 export interface Backend {

@@ -2,24 +2,29 @@ import { ErrorCodes, RingportError } from '../errors';
 import type { Backend, BackendKind, BackendOptions } from './backend';
 import { NetBackend } from './net';
 import { probeNative } from './native';
+import { loadAddon } from './native-addon';
 
 export type BackendChoice = 'auto' | BackendKind;
 
 /** What was picked, why, and how to make instances of it. */
 export interface BackendSelection {
   readonly kind: BackendKind;
-  /** One sentence a person can act on, e.g. "auto: io_uring unavailable (no native addon built); using net". */
+  /**
+   * One sentence a person can act on, saying why each backend `auto` tried
+   * first was passed over, e.g. "auto: uring unavailable (io_uring_setup
+   * refused: EPERM, as in Docker's default seccomp profile); using epoll".
+   */
   readonly reason: string;
   create(options: BackendOptions): Backend;
 }
 
-const KINDS: readonly BackendKind[] = ['uring', 'iocp', 'net'];
+const KINDS: readonly BackendKind[] = ['uring', 'epoll', 'iocp', 'net'];
 
-/** The native kind this platform would use, if any. */
-function nativeKindFor(platform: NodeJS.Platform): BackendKind | undefined {
-  if (platform === 'linux') return 'uring';
-  if (platform === 'win32') return 'iocp';
-  return undefined;
+/** The native kinds this platform would use, in the order `auto` tries them. */
+function nativeKindsFor(platform: NodeJS.Platform): BackendKind[] {
+  if (platform === 'linux') return ['uring', 'epoll'];
+  if (platform === 'win32') return ['iocp'];
+  return [];
 }
 
 function netSelection(reason: string): BackendSelection {
@@ -28,9 +33,10 @@ function netSelection(reason: string): BackendSelection {
 
 /**
  * Picks a backend. An explicit `choice` other than `auto` wins; with `auto`,
- * `RINGPORT_BACKEND` (uring | iocp | net) forces one; otherwise the native
- * backend is used where it loads and works, else `net`. Forcing a backend that
- * cannot run here throws `RP_ERR_BACKEND_UNAVAILABLE` with the reason.
+ * `RINGPORT_BACKEND` (uring | epoll | iocp | net) forces one; otherwise the
+ * first native backend that loads and works here (on Linux uring, else
+ * epoll), else `net`. Forcing a backend that cannot run here throws
+ * `RP_ERR_BACKEND_UNAVAILABLE` with the reason.
  */
 export function selectBackend(choice: BackendChoice = 'auto', env: NodeJS.ProcessEnv = process.env): BackendSelection {
   let forced: BackendKind | undefined;
@@ -49,27 +55,33 @@ export function selectBackend(choice: BackendChoice = 'auto', env: NodeJS.Proces
     );
   }
   if (forced === 'net') return netSelection(`forced by ${forcedBy}`);
-
-  const nativeKind = forced ?? nativeKindFor(process.platform);
-  if (nativeKind === undefined) return netSelection(`auto: no native backend for platform ${process.platform}`);
-  const probe = probeNative(nativeKind);
-  if (probe.ok) {
-    return {
-      kind: nativeKind,
-      reason: forced ? `forced by ${forcedBy}` : `auto: ${nativeKind} loaded and works here`,
-      create: probe.create,
-    };
-  }
   if (forced !== undefined) {
-    throw new RingportError(ErrorCodes.BACKEND_UNAVAILABLE, `${forcedBy}: ${nativeKind} cannot run here: ${probe.reason}`);
+    const probe = probeNative(forced);
+    if (!probe.ok) throw new RingportError(ErrorCodes.BACKEND_UNAVAILABLE, `${forcedBy}: ${forced} cannot run here: ${probe.reason}`);
+    return { kind: forced, reason: `forced by ${forcedBy}`, create: probe.create };
   }
-  return netSelection(`auto: ${nativeKind} unavailable (${probe.reason}); using net`);
+
+  const kinds = nativeKindsFor(process.platform);
+  if (kinds.length === 0) return netSelection(`auto: no native backend for platform ${process.platform}`);
+  // Without the addon every native backend is out for the same reason: say it once.
+  const load = loadAddon();
+  if (!load.ok) return netSelection(`auto: ${kinds.join(' and ')} unavailable (${load.reason}); using net`);
+  const passedOver: string[] = [];
+  for (const kind of kinds) {
+    const probe = probeNative(kind);
+    if (probe.ok) {
+      const reason = passedOver.length === 0 ? `auto: ${kind} loaded and works here` : `auto: ${passedOver.join('; ')}; using ${kind}`;
+      return { kind, reason, create: probe.create };
+    }
+    passedOver.push(`${kind} unavailable (${probe.reason})`);
+  }
+  return netSelection(`auto: ${passedOver.join('; ')}; using net`);
 }
 
 /** The backends that load and work on this machine, `net` always among them. */
 export function availableBackends(): BackendKind[] {
   const kinds: BackendKind[] = [];
-  for (const kind of ['uring', 'iocp'] as const) {
+  for (const kind of ['uring', 'epoll', 'iocp'] as const) {
     if (probeNative(kind).ok) kinds.push(kind);
   }
   kinds.push('net');

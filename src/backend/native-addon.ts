@@ -4,16 +4,23 @@ import { protocolMismatch } from './native-protocol';
 
 /** What the compiled addon exports (native/addon.cc). */
 export interface Addon {
-  readonly mechanism: BackendKind;
+  /** The mechanisms this build has, in the order `auto` tries them: ['uring', 'epoll'] on Linux, ['iocp'] on Windows. */
+  readonly mechanisms: readonly BackendKind[];
   readonly protocol: Record<string, number>;
-  probe(): number;
+  /** 0 when a reactor of `mechanism` can run here, else a negative errno (EPERM: refused, as by a seccomp profile). */
+  probe(mechanism: BackendKind): number;
   /**
    * The name of an errno from the addon, either sign: -111 -> ECONNREFUSED.
    * The one errno table: errors the addon throws carry the same names, so JS
    * never names a native errno any other way.
    */
   errnoName(errno: number): string;
-  Reactor: new (options: ReactorOptions, shared: SharedMemory, onBatch: (count: number, data?: Buffer) => void) => NativeReactor;
+  Reactor: new (
+    mechanism: BackendKind,
+    options: ReactorOptions,
+    shared: SharedMemory,
+    onBatch: (count: number, data?: Buffer) => void,
+  ) => NativeReactor;
 }
 
 export interface ReactorOptions {
@@ -36,7 +43,8 @@ export interface NativeReactor {
   listen(host: string, port: number, backlog: number, reusePort: boolean, high: number, low: number): [number, number];
   closeListener(id: number): void;
   connect(ip: string, port: number, high: number, low: number): number;
-  flush(): void;
+  /** Applies the commands written since the last flush; `early`: more of the same tick follow, so sends wait for the last one. */
+  flush(early?: boolean): void;
   peer(slot: number, gen: number): [string, number] | undefined;
   unsent(slot: number, gen: number): [number, boolean] | undefined;
   stats(): Record<string, number>;

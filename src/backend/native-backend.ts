@@ -19,12 +19,17 @@ import { NativeLoop, type LoopOwner } from './native-loop';
 import { PROTOCOL as P } from './native-protocol';
 import { reusePortRefused, reusePortSupport } from './reuse-port';
 
-let sharedLoop: NativeLoop | undefined;
+/** This thread's reactor of each mechanism, while some instance uses it. */
+const sharedLoops = new Map<BackendKind, NativeLoop>();
 
-function acquireLoop(addon: Addon): NativeLoop {
-  sharedLoop ??= new NativeLoop(addon);
-  sharedLoop.retain();
-  return sharedLoop;
+function acquireLoop(addon: Addon, kind: BackendKind): NativeLoop {
+  let loop = sharedLoops.get(kind);
+  if (loop === undefined) {
+    loop = new NativeLoop(addon, kind);
+    sharedLoops.set(kind, loop);
+  }
+  loop.retain();
+  return loop;
 }
 
 function ipv4Text(address: number): string {
@@ -38,9 +43,10 @@ function numericHost(host: string | undefined): string {
 }
 
 /**
- * A backend over the native reactor (`uring` on Linux, `iocp` on Windows).
- * Instances on one thread share one reactor (see NativeLoop); each sees the
- * events of its own listeners and connections only.
+ * A backend over a native reactor of one mechanism (`uring` or `epoll` on
+ * Linux, `iocp` on Windows). Instances of one mechanism on one thread share
+ * one reactor (see NativeLoop); each sees the events of its own listeners
+ * and connections only.
  */
 export class NativeBackend implements Backend, LoopOwner {
   readonly kind: BackendKind;
@@ -71,11 +77,11 @@ export class NativeBackend implements Backend, LoopOwner {
   private batches = 0;
   private stalledCloses = 0;
 
-  constructor(addon: Addon, options: BackendOptions) {
-    this.kind = addon.mechanism;
+  constructor(addon: Addon, kind: BackendKind, options: BackendOptions) {
+    this.kind = kind;
     this.addon = addon;
     this.options = options;
-    this.loop = acquireLoop(addon);
+    this.loop = acquireLoop(addon, kind);
   }
 
   async listen(options: ListenOptions): Promise<Listening> {
@@ -215,7 +221,7 @@ export class NativeBackend implements Backend, LoopOwner {
       for (const connId of this.loop.connIdsOf(this)) this.close(connId, 'abort');
       this.loop.flush();
       if (this.connections > 0) await new Promise<void>((resolve) => (this.onEmpty = resolve));
-      if (this.loop.release()) sharedLoop = undefined;
+      if (this.loop.release()) sharedLoops.delete(this.kind);
     })();
     return this.shutDown;
   }

@@ -1,5 +1,5 @@
 import type { Addon, NativeReactor } from './native-addon';
-import { connIdOf } from './backend';
+import { connIdOf, type BackendKind } from './backend';
 import { PROTOCOL as P } from './native-protocol';
 
 /** Event records per batch; a fuller wake-up is delivered in several batches. */
@@ -29,8 +29,9 @@ export interface LoopOwner {
 }
 
 /**
- * One native reactor per JS thread, shared by every native backend instance
- * on the thread (a server and its clients, or many clients). It owns the
+ * One native reactor per mechanism per JS thread, shared by every native
+ * backend instance of that mechanism on the thread (a server and its
+ * clients, or many clients). It owns the
  * shared memory, routes each batch's records to the instances that own the
  * connections, and batches all sends of a tick into one flush: JS copies
  * bytes into the send arena and writes command records, native applies them
@@ -54,6 +55,8 @@ export class NativeLoop {
   private commandInts = 0;
   private arenaBytes = 0;
   private flushScheduled = false;
+  /** This tick's buffers filled and went to native before the tick was done. */
+  private flushedEarly = false;
   /** Counts flushes, so a caller can tell whether its arena bytes are still there. */
   private flushes = 0;
   /**
@@ -78,13 +81,14 @@ export class NativeLoop {
   private users = 0;
   private finalStats: Record<string, number> | undefined;
 
-  constructor(addon: Addon) {
+  constructor(addon: Addon, mechanism: BackendKind) {
     this.events = new Int32Array(EVENT_CAPACITY * P.EVENT_INTS);
     this.commands = new Int32Array(COMMAND_CAPACITY);
     this.arena = Buffer.alloc(ARENA_BYTES);
     this.control = new Int32Array(P.CONTROL_INTS);
     this.queued = new Uint32Array(MAX_CONNECTIONS);
     this.reactor = new addon.Reactor(
+      mechanism,
       { maxConnections: MAX_CONNECTIONS, queueDepth: queueDepthForTests() },
       { events: this.events, commands: this.commands, arena: this.arena, control: this.control, queued: this.queued },
       this.onBatch,
@@ -228,24 +232,34 @@ export class NativeLoop {
     this.commandInts = i + 4;
   }
 
-  /** Hands every queued command to native in one call. */
+  /** Hands every queued command to native in one call, and ends the tick's sends. */
   readonly flush = (): void => {
     this.flushScheduled = false;
-    if (this.commandInts === 0) return;
+    // After an early flush native waits for this one to start its sends.
+    if (this.commandInts === 0 && !this.flushedEarly) return;
+    this.flushedEarly = false;
+    this.apply(false);
+  };
+
+  private apply(early: boolean): void {
     this.flushes++;
     this.control[P.CONTROL_COMMAND_INTS] = this.commandInts;
     this.control[P.CONTROL_ARENA_BYTES] = this.arenaBytes;
     this.commandInts = 0;
     this.arenaBytes = 0;
-    this.reactor.flush();
+    this.reactor.flush(early);
     // Native has taken the bytes into its queues (and `queued`) now.
     for (const slot of this.pendingSlots) this.pendingBySlot[slot] = 0;
     this.pendingSlots = [];
-  };
+  }
 
   /** Makes room for a command of `ints` int32s and `bytes` payload, flushing early if the tick's buffers are full. */
   private reserve(ints: number, bytes: number): void {
-    if (this.commandInts + ints > COMMAND_CAPACITY || this.arenaBytes + bytes > ARENA_BYTES) this.flush();
+    if (this.commandInts + ints > COMMAND_CAPACITY || this.arenaBytes + bytes > ARENA_BYTES) {
+      // The tick's sends start with its last flush, so each connection writes once.
+      this.flushedEarly = true;
+      this.apply(true);
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Everything sent in this tick (a whole batch of handlers, a game tick's broadcasts) goes in one flush.

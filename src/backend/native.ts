@@ -7,18 +7,25 @@ export type NativeProbe =
   | { readonly ok: true; create(options: BackendOptions): Backend }
   | { readonly ok: false; readonly reason: string };
 
-/** Multishot recv, which the reactor is built on, came in Linux 6.0. */
-const MIN_LINUX: readonly [number, number] = [6, 0];
+/** The native mechanisms, by the platform they need. */
+const PLATFORM_OF: Partial<Record<BackendKind, { platform: NodeJS.Platform; name: string }>> = {
+  uring: { platform: 'linux', name: 'io_uring' },
+  epoll: { platform: 'linux', name: 'epoll' },
+  iocp: { platform: 'win32', name: 'IOCP' },
+};
+
+/** Multishot recv, which the io_uring reactor is built on, came in Linux 6.0. */
+const MIN_URING_LINUX: readonly [number, number] = [6, 0];
 
 function linuxTooOld(release: string): boolean {
   const [major, minor] = release.split('.').map((part) => parseInt(part, 10));
-  return major < MIN_LINUX[0] || (major === MIN_LINUX[0] && minor < MIN_LINUX[1]);
+  return major < MIN_URING_LINUX[0] || (major === MIN_URING_LINUX[0] && minor < MIN_URING_LINUX[1]);
 }
 
 function refusal(addon: Addon, kind: BackendKind, result: number): string {
   const code = addon.errnoName(result);
   if (kind === 'uring' && code === 'EPERM') {
-    return 'io_uring_setup was refused (EPERM): a seccomp profile such as Docker\'s default, or kernel.io_uring_disabled, blocks io_uring';
+    return "io_uring_setup refused: EPERM, as in Docker's default seccomp profile (or with kernel.io_uring_disabled set)";
   }
   if (kind === 'uring' && code === 'ENOSYS') return 'this kernel has no io_uring (ENOSYS)';
   return `${kind} could not start (${code})`;
@@ -41,20 +48,24 @@ export function probeNative(kind: BackendKind): NativeProbe {
 }
 
 function runProbe(kind: BackendKind): NativeProbe {
-  if (kind === 'uring' && process.platform !== 'linux') {
-    return { ok: false, reason: `io_uring needs Linux, this is ${process.platform}` };
-  }
-  if (kind === 'iocp' && process.platform !== 'win32') {
-    return { ok: false, reason: `IOCP needs Windows, this is ${process.platform}` };
+  const needs = PLATFORM_OF[kind];
+  if (needs === undefined) return { ok: false, reason: `${kind} is not a native backend` };
+  if (process.platform !== needs.platform) {
+    return { ok: false, reason: `${needs.name} needs ${needs.platform === 'win32' ? 'Windows' : 'Linux'}, this is ${process.platform}` };
   }
   if (kind === 'uring' && linuxTooOld(os.release())) {
-    return { ok: false, reason: `Linux ${MIN_LINUX.join('.')} or later is needed for multishot recv; this is ${os.release()}` };
+    return {
+      ok: false,
+      reason: `Linux ${MIN_URING_LINUX.join('.')} or later is needed for multishot recv; this is ${os.release()}`,
+    };
   }
   const load = loadAddon();
   if (!load.ok) return load;
   const { addon } = load;
-  if (addon.mechanism !== kind) return { ok: false, reason: `the native addon here drives ${addon.mechanism}, not ${kind}` };
-  const result = addon.probe();
+  if (!addon.mechanisms.includes(kind)) {
+    return { ok: false, reason: `the native addon here drives ${addon.mechanisms.join(' and ')}, not ${kind}` };
+  }
+  const result = addon.probe(kind);
   if (result < 0) return { ok: false, reason: refusal(addon, kind, result) };
-  return { ok: true, create: (options) => new NativeBackend(addon, options) };
+  return { ok: true, create: (options) => new NativeBackend(addon, kind, options) };
 }

@@ -193,6 +193,10 @@ export class NetBackend implements Backend {
       batches: this.batches,
       submits: this.submits,
       stalledCloses: this.stalledCloses,
+      // node:net reads into memory it takes per read, and holds the queued buffers themselves.
+      recvBuffers: 0,
+      sendBufferBytes: queuedBytes,
+      recvBufferShortages: 0,
     };
   }
 

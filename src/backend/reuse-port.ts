@@ -22,6 +22,7 @@ function netHasReusePort(version = process.versions.node): boolean {
 export function reusePortSupport(kind: BackendKind): ReusePortSupport {
   switch (kind) {
     case 'uring':
+    case 'epoll':
       return { supported: true, reason: '' };
     case 'net':
       // libuv refuses the option outside Linux (and the BSDs, which ringport does not test).

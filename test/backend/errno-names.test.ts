@@ -32,7 +32,7 @@ withAddon('errno names', () => {
   });
 
   it('are the ones on the errors the addon throws', async () => {
-    const backend = open(addon.mechanism);
+    const backend = open(addon.mechanisms[0]);
     const { port } = await backend.listen({ host: '127.0.0.1', port: 0 });
     const err = await backend.listen({ host: '127.0.0.1', port }).then(
       () => undefined,

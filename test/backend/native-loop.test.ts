@@ -11,7 +11,7 @@ withAddon('NativeLoop connection owners', () => {
   let loop: NativeLoop;
   beforeEach(() => {
     if (!load.ok) return;
-    loop = new NativeLoop(load.addon);
+    loop = new NativeLoop(load.addon, load.addon.mechanisms[0]);
     loop.retain();
   });
   afterEach(() => loop.release());
