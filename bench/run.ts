@@ -15,6 +15,7 @@ import {
   FIXED_RATE,
   IDLE_CONNECTIONS,
   NODE_NET,
+  PER_SERVER_CPU_SECOND,
   protocolOf,
   rowsFor,
   TARGET_GROUPS,
@@ -411,6 +412,13 @@ function metric(result: LoadResult, key: string): number {
   return key === 'rate' ? result.rate : (result.metrics[key] ?? NaN);
 }
 
+/** A run's headline figure (see `Workload.headline`). */
+function headlineOf(workload: Workload, record: RunRecord): number {
+  if (record.result === undefined) return NaN;
+  if (workload.headline === PER_SERVER_CPU_SECOND) return record.result.rate / ((record.serverCpuPercent ?? NaN) / 100);
+  return metric(record.result, workload.headline);
+}
+
 function summarize(workload: Workload, targets: readonly string[], records: readonly RunRecord[]): SummaryRow[] {
   const rows = targets.map((target) => {
     const mine = records.filter((r) => r.target === target);
@@ -428,7 +436,7 @@ function summarize(workload: Workload, targets: readonly string[], records: read
       target,
       runs: mine.length,
       failedRuns: mine.length - ok.length,
-      headline: median(ok.map((r) => metric(r.result, workload.headline))),
+      headline: median(ok.map((r) => headlineOf(workload, r))),
       ratios: {},
       loadCpuPercent: median(ok.map((r) => r.result.loadCpuPercent)),
       serverCpuPercent: median(ok.map((r) => r.serverCpuPercent ?? NaN)),
@@ -453,7 +461,7 @@ function describe(record: RunRecord, workload: Workload): string {
   const r = record.result;
   const extra = workload.columns.map((c) => `${c.label} ${number(metric(r, c.key), c.decimals)}`).join(', ');
   return (
-    `${number(metric(r, workload.headline))} ${workload.unit}, ${extra}` +
+    `${number(headlineOf(workload, record))} ${workload.unit}, ${extra}` +
     ` (CPU: load-gen ${Math.round(r.loadCpuPercent)}%, server ${Math.round(record.serverCpuPercent ?? NaN)}%` +
     ` = ${Math.round(record.serverUserPercent ?? NaN)}% usr + ${Math.round(record.serverSystemPercent ?? NaN)}% sys,` +
     ` other ${Math.round(record.otherCpuPercent ?? NaN)}%` +
@@ -666,7 +674,7 @@ async function main(): Promise<void> {
       // A verdict on medians that the spread of the runs could turn around (the subject's
       // best run against the other row's worst, and the other way) is said to be fragile.
       const values = (row: string): number[] =>
-        records.filter((r) => r.target === row && r.result !== undefined).map((r) => metric(r.result!, workload.headline));
+        records.filter((r) => r.target === row && r.result !== undefined).map((r) => headlineOf(workload, r));
       const [u, n] = [values(target.subject), values(target.against)];
       const lowest = Math.min(...u) / Math.max(...n);
       const highest = Math.max(...u) / Math.min(...n);

@@ -19,6 +19,10 @@ export const PacketIds = {
   BROADCAST: 2,
   /** The server replies with a u32 payload: how many connections it has. */
   COUNT: 3,
+  /** Payload u32 room: the server seats the sender in that room, then sends the frame back to say so. */
+  JOIN: 4,
+  /** The server sends the frame to every other connection in the sender's room. */
+  ROOM: 5,
 } as const;
 
 /**

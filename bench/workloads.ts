@@ -14,6 +14,7 @@ export type Protocol = 'framed' | 'websocket' | 'http';
 export const NODE_NET = 'node:net';
 export const C_EPOLL = 'c:epoll';
 export const URING = 'ringport/uring';
+export const EPOLL = 'ringport/epoll';
 export const NET = 'ringport/net';
 export const WS_URING = 'ringport/websocket/uring';
 export const UWS = 'uWebSockets.js';
@@ -38,7 +39,7 @@ export function protocolOf(row: string): Protocol {
 
 /** The heading the verdicts of each protocol's targets are printed under. */
 export const TARGET_GROUPS: Record<Protocol, string> = {
-  framed: 'issue 3 targets (ringport/uring against ringport/net, same run)',
+  framed: 'issue 3 and 12 targets (ringport/uring against ringport/net, ringport/epoll against ringport/uring, same run)',
   websocket: 'issue 10 targets (ringport/websocket/uring against uWebSockets.js and ws, same run)',
   http: 'issue 11 targets (ringport/http/uring against uWebSockets.js/http and node:http, same run)',
 };
@@ -104,7 +105,10 @@ export interface Workload {
   readonly http?: HttpRequests;
   /** Label of the headline figure. */
   readonly unit: string;
-  /** The metric the ratios are taken on: `rate` (`LoadResult.rate`) or a key of `metrics`. */
+  /**
+   * The metric the ratios are taken on: `rate` (`LoadResult.rate`), a key of
+   * `metrics`, or {@link PER_SERVER_CPU_SECOND}.
+   */
   readonly headline: string;
   readonly better: 'higher' | 'lower';
   readonly columns: readonly Column[];
@@ -115,9 +119,25 @@ export interface Workload {
   readonly targets: readonly Target[];
 }
 
+/**
+ * A headline for a fixed offered load, where every row that keeps up moves
+ * the same traffic: the rate per second of server CPU time (usr+sys), so
+ * a row is as far ahead as its cost per unit is below the other's.
+ */
+export const PER_SERVER_CPU_SECOND = 'perServerCpuSecond';
+
 /** Issue 3's target for uring against net on a framed workload. */
 function uringOverNet(ratio: number, strict?: boolean): Target[] {
   return [{ subject: URING, against: NET, label: 'uring/net', ratio, strict }];
+}
+
+/**
+ * Issue 12's: the epoll backend, for containers that refuse io_uring, at
+ * least 0.9x uring's figure (higher is better), or at most `ratio` times its
+ * memory (lower is better).
+ */
+function epollAgainstUring(ratio: number): Target {
+  return { subject: EPOLL, against: URING, label: 'epoll/uring', ratio };
 }
 
 /** Issue 10's: ringport/websocket on uring at least as good as uWebSockets.js and, where given, `wsRatio` times ws. */
@@ -173,6 +193,10 @@ export const FIXED_RATE = 50_000;
 export const FIXED_TICK_US = 200;
 /** Idle connections in `conns`. */
 export const IDLE_CONNECTIONS = 10_000;
+/** `rooms`: players, seats per room, and the packets each player sends its room per second. */
+export const ROOM_PLAYERS = 1000;
+export const ROOM_SIZE = 8;
+export const ROOM_PACKETS_PER_SECOND = 20;
 
 function fixedTitle(rate: number): string {
   return (
@@ -207,7 +231,7 @@ export const workloads: readonly Workload[] = [
     ],
     cpuPer: { label: 'server µs/frame usr+sys', scale: 1e6 },
     compare: [NODE_NET],
-    targets: uringOverNet(5),
+    targets: [...uringOverNet(5), epollAgainstUring(0.9)],
   },
   {
     name: 'broadcast',
@@ -225,7 +249,33 @@ export const workloads: readonly Workload[] = [
     ],
     cpuPer: { label: 'server ns/delivery usr+sys', scale: 1e9 },
     compare: [NODE_NET],
-    targets: uringOverNet(40),
+    targets: [...uringOverNet(40), epollAgainstUring(0.9)],
+  },
+  {
+    name: 'rooms',
+    protocol: 'framed',
+    title:
+      `rooms: ${ROOM_PLAYERS.toLocaleString('en-US')} players in rooms of ${ROOM_SIZE}, each sending ${ROOM_PACKETS_PER_SECOND} ` +
+      `packets/s (32-byte payload) to its room, relayed to the other ${ROOM_SIZE - 1}; deliveries per second of server CPU`,
+    kind: 'traffic',
+    cArgs: [
+      'rooms', '--connections', String(ROOM_PLAYERS), '--room-size', String(ROOM_SIZE),
+      '--packets-per-second', String(ROOM_PACKETS_PER_SECOND), '--tick-us', '1000', '--payload', '32',
+    ],
+    unit: 'deliveries/CPU-s',
+    headline: PER_SERVER_CPU_SECOND,
+    better: 'higher',
+    columns: [
+      { key: 'rate', label: 'deliveries/s', combine: 'median' },
+      { key: 'p50Us', label: 'p50 µs', combine: 'median' },
+      { key: 'p99Us', label: 'p99 µs', combine: 'median' },
+      // Packets the load generator sent over 1 ms late (it was not scheduled in time): a sign of a busy machine.
+      { key: 'latePercent', label: 'late %', combine: 'median', decimals: 1 },
+      { key: 'gaps', label: 'gaps', combine: 'sum' },
+    ],
+    cpuPer: { label: 'server µs/delivery usr+sys', scale: 1e6 },
+    compare: [NODE_NET],
+    targets: [epollAgainstUring(0.9)],
   },
   {
     name: 'echo-fixed',
@@ -266,7 +316,7 @@ export const workloads: readonly Workload[] = [
       { key: 'connectMs', label: 'connect ms', combine: 'median' },
     ],
     compare: [NODE_NET],
-    targets: uringOverNet(0.4),
+    targets: [...uringOverNet(0.4), epollAgainstUring(1)],
   },
   // WebSocket (RFC 6455) at /play: the same packets, one binary message each (u16 LE id | payload), client frames masked.
   {

@@ -7,6 +7,7 @@
  *   loadgen echo       --port P [--connections 100] [--in-flight 16] [--payload 32]
  *   loadgen echo-fixed --port P [--connections 100] [--rate 100000] [--tick-us 100] [--payload 32]
  *   loadgen broadcast  --port P [--receivers 500] [--window 256] [--payload 64]
+ *   loadgen rooms      --port P [--connections 1000] [--room-size 8] [--packets-per-second 20] [--tick-us 1000] [--payload 32]
  *   loadgen conns      --port P [--connections 10000] [--warm-connections 500] [--hold-ms 5000]
  *   loadgen http       --port P [--connections 100] [--depth 1] [--method GET] [--path /] [--body 0] [--expect TEXT]
  *   common: [--warmup-ms 1000] [--duration-ms 5000] [--ws /path] (--ws: not http)
@@ -71,6 +72,8 @@
 #define ID_ECHO 1
 #define ID_BROADCAST 2
 #define ID_COUNT 3
+#define ID_JOIN 4
+#define ID_ROOM 5
 /* The largest payload this program sends, and so the largest frame it expects back. */
 #define MAX_PAYLOAD 1024
 /* The largest frame either protocol carries: a WebSocket header is up to 14 bytes (10 + a mask key). */
@@ -405,6 +408,8 @@ typedef struct {
   int port;
   long warmup_ms, duration_ms;
   long connections, in_flight, payload, rate, tick_us, receivers, window, warm_connections, hold_ms;
+  /* rooms */
+  long room_size, per_second;
   /* http */
   long depth, body;
   const char *method, *path, *expect;
@@ -420,7 +425,7 @@ static long flag_long(const char *name, const char *value, long min, long max) {
 
 static options parse(int argc, char **argv) {
   options o = {0};
-  if (argc < 2) die("usage: loadgen echo|echo-fixed|broadcast|conns|http --port P [--ws /path] [flags] (see the top of loadgen.c)");
+  if (argc < 2) die("usage: loadgen echo|echo-fixed|broadcast|rooms|conns|http --port P [--ws /path] [flags] (see the top of loadgen.c)");
   o.mode = argv[1];
   o.warmup_ms = 1000;
   o.duration_ms = 5000;
@@ -433,6 +438,8 @@ static options parse(int argc, char **argv) {
   o.window = 256;
   o.warm_connections = 500;
   o.hold_ms = 5000;
+  o.room_size = 8;
+  o.per_second = 20;
   o.depth = 1;
   o.method = "GET";
   o.path = "/";
@@ -452,6 +459,8 @@ static options parse(int argc, char **argv) {
     else if (!strcmp(name, "window")) o.window = flag_long(name, v, 1, 1 << 20);
     else if (!strcmp(name, "warm-connections")) o.warm_connections = flag_long(name, v, 0, 10000);
     else if (!strcmp(name, "hold-ms")) o.hold_ms = flag_long(name, v, 0, 600000);
+    else if (!strcmp(name, "room-size")) o.room_size = flag_long(name, v, 2, 1024);
+    else if (!strcmp(name, "packets-per-second")) o.per_second = flag_long(name, v, 1, 100000);
     else if (!strcmp(name, "depth")) o.depth = flag_long(name, v, 1, 1024);
     else if (!strcmp(name, "body")) o.body = flag_long(name, v, 0, HTTP_MAX_BODY);
     else if (!strcmp(name, "method")) {
@@ -1569,6 +1578,235 @@ static int run_broadcast(const options *o) {
   return 0;
 }
 
+/* ----------------------------------------------------------------- rooms */
+
+/*
+ * rooms: `connections` players (1,000) seated in rooms of `room-size` (8):
+ * player i sends JOIN [u32 room i / room-size], which the server answers
+ * once the player is seated. Then every player sends `packets-per-second`
+ * (20) ROOM packets to its room, paced by a timer every `tick-us` and spread
+ * round-robin over the players so the load is even, and the server relays
+ * each to the others in the room. Every delivery is checked: the room is the
+ * receiver's, the sender one of its room-mates, and each sender's packets
+ * reach each room-mate in order, none missing or repeated.
+ *
+ * ROOM payload: [u32 room][u32 sender][u32 seq][u64 send time ns][zeros]
+ */
+typedef struct {
+  long players, room_size, payload, prefix, frame_bytes;
+  /* What player p expects next from the room-mate in seat s: expected[p * room_size + s]. */
+  uint32_t *expected;
+  uint64_t delivered, pair_gaps, misdelivered;
+  histogram latency;
+  int recording;
+} rooms_state;
+
+static long room_of(const rooms_state *s, long player) { return player / s->room_size; }
+
+/* Players in the room of `player`: room_size, but for a last room left part-filled. */
+static long room_members(const rooms_state *s, long player) {
+  long first = room_of(s, player) * s->room_size;
+  return s->players - first < s->room_size ? s->players - first : s->room_size;
+}
+
+static void rooms_send(rooms_state *s, uint64_t index, uint16_t id, uint64_t ts) {
+  conn *c = &conns[index];
+  uint8_t frame[MAX_FRAME];
+  long body_len = id == ID_JOIN ? 2 + 4 : 2 + s->payload;
+  size_t prefix = frame_prefix((size_t)body_len);
+  write_prefix(frame, (size_t)body_len, WS_BINARY);
+  uint8_t *body = frame + prefix;
+  memset(body, 0, (size_t)body_len);
+  wr16(body, id);
+  wr32(body + 2, (uint32_t)room_of(s, (long)index));
+  if (id == ID_ROOM) {
+    wr32(body + 2 + 4, (uint32_t)index);
+    wr32(body + 2 + 8, c->next_seq++);
+    wr64(body + 2 + 12, ts);
+  }
+  seal(frame, prefix, (size_t)body_len);
+  conn_send(c, index, frame, prefix + (size_t)body_len);
+}
+
+/* Reads one player's deliveries (and, while seating, its JOIN answer: *joined). */
+static void rooms_read(rooms_state *s, uint64_t index, int *joined) {
+  conn *c = &conns[index];
+  size_t end = conn_read(c);
+  if (end == 0) return;
+  uint64_t now = now_ns();
+  long room = room_of(s, (long)index), first = room * s->room_size;
+  size_t pos = 0;
+  for (;;) {
+    uint32_t at, len;
+    int opcode;
+    long whole = next_frame(rbuf + pos, end - pos, &at, &len, &opcode);
+    if (whole < 0) {
+      protocol_errors++;
+      c->closed = 1;
+      return;
+    }
+    if (whole == 0) break;
+    const uint8_t *body = rbuf + pos + at;
+    pos += (size_t)whole;
+    if (opcode != WS_BINARY) {
+      ws_control(c, index, opcode, body, len);
+      if (c->closed) return;
+      continue;
+    }
+    uint16_t id = len >= 2 ? rd16(body) : 0;
+    if (id == ID_JOIN && len == 2 + 4 && joined != NULL) {
+      *joined = 1;
+      continue;
+    }
+    if (id != ID_ROOM || len != (uint32_t)(2 + s->payload)) {
+      unexpected_frames++;
+      continue;
+    }
+    long sender = (long)rd32(body + 2 + 4);
+    if ((long)rd32(body + 2) != room || sender < first || sender >= first + room_members(s, (long)index) || sender == (long)index) {
+      s->misdelivered++;
+      continue;
+    }
+    uint32_t *expected = &s->expected[index * (uint64_t)s->room_size + (uint64_t)(sender - first)];
+    uint32_t seq = rd32(body + 2 + 8);
+    if (seq != *expected) s->pair_gaps += seq > *expected ? seq - *expected : 1;
+    *expected = seq + 1;
+    if (s->recording) hist_record(&s->latency, now - rd64(body + 2 + 12));
+    s->delivered++;
+  }
+  conn_keep(c, pos, end);
+}
+
+static int run_rooms(const options *o) {
+  rooms_state s = {0};
+  s.players = o->connections < 0 ? 1000 : o->connections;
+  s.room_size = o->room_size;
+  s.payload = o->payload < 0 ? 32 : o->payload;
+  if (s.payload < 20) die("--payload must hold the ROOM header (20 bytes)");
+  long n = s.players;
+  alloc_conns(n);
+  alloc_carries();
+  s.expected = calloc((size_t)n * (size_t)s.room_size, sizeof(uint32_t));
+  int *joined = calloc((size_t)n, sizeof(int));
+  if (s.expected == NULL || joined == NULL) die("out of memory");
+  for (long from = 0; from < n; from += CONNECT_BATCH) connect_range(from, from + CONNECT_BATCH < n ? from + CONNECT_BATCH : n, o->port, 1);
+
+  /* Seat every player before the first ROOM packet, or a late one would miss the first of its room-mates'. */
+  for (long i = 0; i < n; i++) rooms_send(&s, (uint64_t)i, ID_JOIN, 0);
+  long seated = 0;
+  uint64_t deadline = now_ns() + CONNECT_TIMEOUT_MS * 1000000ull;
+  struct epoll_event evs[MAX_EVENTS];
+  while (seated < n) {
+    if (now_ns() > deadline) die("only %ld of %ld players were seated within %d ms", seated, n, CONNECT_TIMEOUT_MS);
+    int ne = epoll_wait(ep, evs, MAX_EVENTS, 100);
+    for (int k = 0; k < ne; k++) {
+      uint64_t i = evs[k].data.u64;
+      if (i == EV_STDIN) {
+        on_stdin();
+        continue;
+      }
+      conn *c = &conns[i];
+      if (evs[k].events & EPOLLOUT) conn_flush(c, i);
+      int was = joined[i];
+      rooms_read(&s, i, &joined[i]);
+      if (c->closed) die("the server closed player %lu while seating it", (unsigned long)i);
+      if (!was && joined[i]) seated++;
+    }
+  }
+
+  int timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer < 0) die("timerfd_create: %s", strerror(errno));
+  struct itimerspec its = {.it_interval = {0, o->tick_us * 1000}, .it_value = {0, o->tick_us * 1000}};
+  timerfd_settime(timer, 0, &its, NULL);
+  ep_ctl(EPOLL_CTL_ADD, timer, EPOLLIN, EV_TIMER);
+  double rate = (double)o->per_second * (double)n;
+  uint64_t sched_start = now_ns(), scheduled = 0, late = 0, window_scheduled = 0, rr = 0;
+
+  window_t w = {0};
+  uint64_t t0 = now_ns();
+  uint64_t window_at = t0 + (uint64_t)o->warmup_ms * 1000000ull;
+  uint64_t end_at = window_at + (uint64_t)o->duration_ms * 1000000ull;
+  int phase = 0;
+  uint64_t start_delivered = 0, settle_deadline = 0, owed = 0;
+  for (;;) {
+    uint64_t t = now_ns();
+    if (phase == 0 && t >= window_at) {
+      phase = 1;
+      memset(&s.latency, 0, sizeof(s.latency));
+      s.recording = 1;
+      start_delivered = s.delivered;
+      window_scheduled = scheduled;
+      late = 0;
+      window_open(&w);
+    } else if (phase == 1 && t >= end_at) {
+      phase = 2;
+      s.recording = 0;
+      running = 0;
+      window_close(&w);
+      settle_deadline = t + SETTLE_TIMEOUT_MS * 1000000ull;
+      close(timer);
+      timer = -1;
+      /* Every packet sent is owed to each of its sender's room-mates. */
+      for (long i = 0; i < n; i++) owed += (uint64_t)conns[i].next_seq * (uint64_t)(room_members(&s, i) - 1);
+    }
+    if (phase == 2 && (s.delivered + s.pair_gaps >= owed || t > settle_deadline)) break;
+    int ne = wait_phase(ep, evs, phase, window_at, end_at, t);
+    for (int k = 0; k < ne; k++) {
+      uint64_t i = evs[k].data.u64;
+      if (i == EV_STDIN) {
+        on_stdin();
+        continue;
+      }
+      if (i == EV_TIMER) {
+        uint64_t expirations;
+        if (timer < 0 || read(timer, &expirations, sizeof(expirations)) < 0) continue;
+        uint64_t now = now_ns();
+        uint64_t target = (uint64_t)((double)(now - sched_start) * rate / 1e9);
+        if (target <= scheduled) continue;
+        uint64_t due = target - scheduled;
+        uint64_t lag = now - (sched_start + (uint64_t)((double)scheduled * 1e9 / rate));
+        if (lag > 1000000ull) late += due;
+        /* Round-robin: player p sends every n-th packet, so each sends at the same pace. */
+        for (uint64_t j = 0; j < due; j++) rooms_send(&s, (rr + j) % (uint64_t)n, ID_ROOM, now);
+        rr = (rr + due) % (uint64_t)n;
+        scheduled = target;
+        continue;
+      }
+      conn *c = &conns[i];
+      if (evs[k].events & EPOLLOUT) conn_flush(c, i);
+      if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+      rooms_read(&s, i, NULL);
+      if (c->closed) {
+        if (running) unexpected_closes++;
+        ep_ctl(EPOLL_CTL_DEL, c->fd, 0, 0);
+      }
+    }
+  }
+
+  uint64_t deliveries = s.delivered - start_delivered;
+  uint64_t missing = owed > s.delivered + s.pair_gaps ? owed - s.delivered - s.pair_gaps : 0;
+  common_errors();
+  if (s.pair_gaps > 0 || missing > 0) {
+    add_error("GAPS: %llu deliveries out of order and %llu never made", (unsigned long long)s.pair_gaps, (unsigned long long)missing);
+  }
+  if (s.misdelivered > 0) add_error("%llu packets reached a player outside their room, or their sender", (unsigned long long)s.misdelivered);
+  if (deliveries == 0) add_error("nothing was delivered in the measured window");
+  double offered = (double)(scheduled - window_scheduled) / (w.ms / 1000);
+  if (offered < 0.98 * rate) add_error("the load generator offered only %.0f packets/s of the %.0f asked for", offered, rate);
+  metrics_begin();
+  jnum("deliveries", (double)deliveries);
+  jnum("packetsPerSec", offered);
+  jnum("p50Us", hist_percentile_us(&s.latency, 0.50));
+  jnum("p99Us", hist_percentile_us(&s.latency, 0.99));
+  jnum("gaps", (double)(s.pair_gaps + missing + s.misdelivered));
+  uint64_t window_packets = scheduled - window_scheduled;
+  jnum("latePercent", window_packets > 0 ? 100.0 * (double)late / (double)window_packets : 0);
+  const char *metrics = metrics_end();
+  for (long i = 0; i < n; i++) close_conn(&conns[i], 0);
+  emit_result((double)deliveries / (w.ms / 1000), &w, metrics);
+  return 0;
+}
+
 /* ----------------------------------------------------------------- conns */
 
 /*
@@ -1650,7 +1888,8 @@ static int run_conns(const options *o) {
 
 /*
  * serve: a reference server, not a load generator. The same packets as
- * bench/server (ECHO back to the sender, BROADCAST to every connection, COUNT),
+ * bench/server (ECHO back to the sender, BROADCAST to every connection, COUNT,
+ * JOIN a room and ROOM to the others in it),
  * served by the plainest fast design on epoll: one read per ready socket per
  * wake-up, replies appended to per-connection output buffers, and one send()
  * per connection that has output at the end of each wake-up. It shows what the
@@ -1660,6 +1899,7 @@ static int run_conns(const options *o) {
 typedef struct {
   int fd;
   int dirty;
+  int room; /* the room JOIN seated it in, or -1 */
   uint32_t carry_len;
   uint8_t *carry; /* allocated the first time a frame straddles two reads */
   uint8_t *out;
@@ -1671,6 +1911,38 @@ static int *live;      /* descriptors of open connections, for broadcasts */
 static int live_count;
 static int *dirty_list;
 static int dirty_count;
+
+/* rooms: each room's members (descriptors), by the room id JOIN names. */
+#define MAX_ROOMS 65536
+typedef struct {
+  int *fds;
+  int count, cap;
+} room_t;
+static room_t *rooms;
+
+static void room_leave(sconn *c) {
+  if (c->room < 0) return;
+  room_t *r = &rooms[c->room];
+  for (int i = 0; i < r->count; i++) {
+    if (r->fds[i] == c->fd) {
+      r->fds[i] = r->fds[--r->count];
+      break;
+    }
+  }
+  c->room = -1;
+}
+
+static void room_join(sconn *c, uint32_t id) {
+  room_leave(c);
+  room_t *r = &rooms[id];
+  if (r->count == r->cap) {
+    r->cap = r->cap == 0 ? 8 : 2 * r->cap;
+    r->fds = realloc(r->fds, (size_t)r->cap * sizeof(int));
+    if (r->fds == NULL) die("out of memory");
+  }
+  r->fds[r->count++] = c->fd;
+  c->room = (int)id;
+}
 
 static void s_append(sconn *c, const uint8_t *p, size_t n) {
   if (c->out_len + n > OUT_LIMIT) return; /* a peer this far behind is not reading: drop, as a bounded queue would */
@@ -1704,6 +1976,7 @@ static void s_close(int fd) {
       break;
     }
   }
+  room_leave(c);
   free(c->out);
   free(c->carry);
   free(c);
@@ -1718,7 +1991,8 @@ static int run_serve(void) {
   sconns = calloc(max_fds, sizeof(*sconns));
   live = calloc(max_fds, sizeof(int));
   dirty_list = calloc(max_fds, sizeof(int));
-  if (sconns == NULL || live == NULL || dirty_list == NULL) die("out of memory");
+  rooms = calloc(MAX_ROOMS, sizeof(room_t));
+  if (sconns == NULL || live == NULL || dirty_list == NULL || rooms == NULL) die("out of memory");
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -1754,6 +2028,7 @@ static int run_serve(void) {
           sconn *c = calloc(1, sizeof(sconn));
           if (c == NULL) die("out of memory");
           c->fd = fd;
+          c->room = -1;
           sconns[fd] = c;
           live[live_count++] = fd;
           ep_ctl(EPOLL_CTL_ADD, fd, EPOLLIN, (uint64_t)fd);
@@ -1795,6 +2070,16 @@ static int run_serve(void) {
           s_append(c, frame, fbytes);
         } else if (id16 == ID_BROADCAST) {
           for (int i = 0; i < live_count; i++) s_append(sconns[live[i]], frame, fbytes);
+        } else if (id16 == ID_JOIN && flen == 2 + 4 && rd32(frame + 6) < MAX_ROOMS) {
+          /* Seated: the answer is the JOIN itself. */
+          room_join(c, rd32(frame + 6));
+          s_append(c, frame, fbytes);
+        } else if (id16 == ID_ROOM && c->room >= 0) {
+          /* To the others in the sender's room. */
+          room_t *r = &rooms[c->room];
+          for (int i = 0; i < r->count; i++) {
+            if (r->fds[i] != fd) s_append(sconns[r->fds[i]], frame, fbytes);
+          }
         } else if (id16 == ID_COUNT) {
           uint8_t reply[10];
           wr32(reply, 6);
@@ -1854,6 +2139,7 @@ int main(int argc, char **argv) {
   if (!strcmp(o.mode, "echo")) return run_echo(&o, 0);
   if (!strcmp(o.mode, "echo-fixed")) return run_echo(&o, 1);
   if (!strcmp(o.mode, "broadcast")) return run_broadcast(&o);
+  if (!strcmp(o.mode, "rooms")) return run_rooms(&o);
   if (!strcmp(o.mode, "http")) return run_http(&o);
   if (!strcmp(o.mode, "serve")) return run_serve();
   if (!strcmp(o.mode, "conns")) {
@@ -1861,6 +2147,6 @@ int main(int argc, char **argv) {
     if (stdin_is_pipe) epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
     return run_conns(&o);
   }
-  die("unknown workload '%s': echo, echo-fixed, broadcast, conns, http, serve or selftest", o.mode);
+  die("unknown workload '%s': echo, echo-fixed, broadcast, rooms, conns, http, serve or selftest", o.mode);
   return 2;
 }

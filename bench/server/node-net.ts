@@ -14,11 +14,13 @@ import type { RunningServer } from './running-server';
  */
 export function startNodeNet(): Promise<RunningServer> {
   const sockets = new Set<net.Socket>();
+  const rooms = new Map<number, Set<net.Socket>>();
 
   const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     const reader = new FrameReader();
     let broadcastCorked = false;
+    let room: Set<net.Socket> | undefined;
 
     const onFrame = (buf: Buffer, start: number, end: number, packetId: number): void => {
       switch (packetId) {
@@ -32,6 +34,25 @@ export function startNodeNet(): Promise<RunningServer> {
           }
           const frame = buf.subarray(start, end);
           for (const peer of sockets) if (peer.writable) peer.write(frame);
+          break;
+        }
+        case PacketIds.JOIN: {
+          room?.delete(socket);
+          const id = buf.readUInt32LE(start + 6);
+          room = rooms.get(id) ?? new Set();
+          rooms.set(id, room);
+          room.add(socket);
+          socket.write(buf.subarray(start, end));
+          break;
+        }
+        case PacketIds.ROOM: {
+          if (room === undefined) break;
+          if (!broadcastCorked) {
+            for (const peer of room) peer.cork();
+            broadcastCorked = true;
+          }
+          const frame = buf.subarray(start, end);
+          for (const peer of room) if (peer !== socket && peer.writable) peer.write(frame);
           break;
         }
         case PacketIds.COUNT: {
@@ -57,7 +78,10 @@ export function startNodeNet(): Promise<RunningServer> {
       }
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      room?.delete(socket);
+    });
   });
 
   return new Promise((resolve, reject) => {

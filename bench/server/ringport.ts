@@ -26,6 +26,13 @@ export async function startRingport(backend: BackendKind, protocol: 'framed' | '
   server.handle(PacketIds.BROADCAST, (_session, bytes: Buffer) => {
     server.broadcast(PacketIds.BROADCAST, bytes);
   });
+  server.handle(PacketIds.JOIN, (session, bytes: Buffer) => {
+    server.room(String(bytes.readUInt32LE(0))).join(session);
+    return bytes;
+  });
+  server.handle(PacketIds.ROOM, (session, bytes: Buffer) => {
+    session.room?.broadcast(PacketIds.ROOM, bytes, { except: session });
+  });
   server.handle(PacketIds.COUNT, () => {
     const count = Buffer.allocUnsafe(4);
     count.writeUInt32LE(server.sessions.size);
