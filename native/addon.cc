@@ -280,6 +280,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     put("batches", s.batches);
     put("submits", s.submits);
     put("wakeups", s.wakeups);
+    put("completions", s.completions);
     put("recvBuffers", s.recv_buffers);
     put("enobufs", s.enobufs);
     return o;

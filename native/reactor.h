@@ -66,6 +66,7 @@ struct reactor_stats {
   uint64_t batches;
   uint64_t submits;
   uint64_t wakeups;
+  uint64_t completions;  // what the wake-ups reaped: CQEs (uring), ready events (epoll), completion packets (iocp)
   uint64_t recv_buffers;  // a receive pool's buffers (uring); 0 where no buffer waits for input
   uint64_t enobufs;
 };

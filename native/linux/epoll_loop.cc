@@ -28,6 +28,7 @@ void process(epoll_reactor* e) {
   if (!e->unread.empty()) epoll_read_unread(e);
   struct epoll_event ready[EVENTS_PER_WAKE];
   int n = e->destroyed ? 0 : epoll_wait(e->epoll_fd, ready, EVENTS_PER_WAKE, 0);
+  if (n > 0) e->stats.completions += static_cast<uint64_t>(n);
   for (int i = 0; i < n && !e->destroyed; i++) {
     uint64_t data = ready[i].data.u64;
     switch (epoll_tag_of(data)) {

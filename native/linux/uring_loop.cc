@@ -60,6 +60,7 @@ uint32_t reap(uring_reactor* u) {
   for (;;) {
     unsigned n = io_uring_peek_batch_cqe(&u->ring, cqes, REAP_BATCH);
     if (n == 0) break;
+    u->stats.completions += n;
     // Copy out and release the ring slots first: handling may re-enter JS.
     for (unsigned i = 0; i < n; i++) {
       batch[i] = {cqes[i]->user_data, cqes[i]->res, cqes[i]->flags};

@@ -23,6 +23,7 @@ void process(iocp_reactor* w) {
   // Requests that finished at once come first: they are the older ones.
   w->batch.swap(w->ready);
   w->port.take(&w->batch);
+  w->stats.completions += w->batch.size();
   for (size_t i = 0; i < w->batch.size() && !w->destroyed; i++) handle(w, w->batch[i]);
   w->batch.clear();
   if (!w->destroyed) deliver(w);

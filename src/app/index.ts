@@ -19,3 +19,6 @@ export type { HttpResult } from './http/http-response';
 export { HttpRoutes } from './http/http-routes';
 export type { HttpHandler, HttpMiddleware } from './http/http-routes';
 export type { HttpListenOptions } from './http/http-listener';
+export { StaticFiles } from './http/static-files';
+export type { StaticOptions } from './http/static-files';
+export { ServerMetrics } from './metrics/server-metrics';

@@ -168,6 +168,18 @@ export interface BackendStats {
   /** Kernel submissions (io_uring_enter, sendmsg, WSASend, socket writes): how many depends on the mechanism. */
   readonly submits: number;
   /**
+   * Times the reactor woke up for I/O (native backends; the reactor's, shared
+   * by every backend instance on its thread). net: 0, as node's own loop does
+   * the waiting and does not count it.
+   */
+  readonly wakeups: number;
+  /**
+   * What those wake-ups reaped: CQEs (uring), ready events (epoll),
+   * completion packets (iocp); over `wakeups`, the batching each wake-up
+   * buys. net: 0, like `wakeups`.
+   */
+  readonly completions: number;
+  /**
    * Graceful closes that made no progress for 2 s and were reset instead
    * (see `close`): a peer that stopped reading or never answered our FIN,
    * or a backend that failed to notice that it did.

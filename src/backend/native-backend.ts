@@ -208,6 +208,8 @@ export class NativeBackend implements Backend, LoopOwner {
       batches: this.batches,
       // Submissions are the reactor's, shared by every backend instance on this thread.
       submits: native.submits,
+      wakeups: native.wakeups,
+      completions: native.completions,
       stalledCloses: this.stalledCloses,
       recvBuffers: native.recvBuffers,
       sendBufferBytes: native.sendBufferBytes,

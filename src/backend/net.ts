@@ -192,6 +192,9 @@ export class NetBackend implements Backend {
       queuedBytes,
       batches: this.batches,
       submits: this.submits,
+      // node's event loop waits for these sockets, and says nothing of its wake-ups.
+      wakeups: 0,
+      completions: 0,
       stalledCloses: this.stalledCloses,
       // node:net reads into memory it takes per read, and holds the queued buffers themselves.
       recvBuffers: 0,

@@ -200,6 +200,11 @@ describe.each(backends)('GET /metrics on %s', (backend) => {
     expect(valueOf(m, 'ringport_backend_reads_total')).toBeGreaterThan(0);
     // Only io_uring receives into a pool of provided buffers (IOCP posts a zero-byte receive while idle).
     if (backend === 'uring') expect(valueOf(m, 'ringport_backend_recv_buffers')).toBeGreaterThan(0);
+    if (backend !== 'net') {
+      // The traffic above woke the reactor, and it reaped that traffic's completions.
+      expect(valueOf(m, 'ringport_backend_wakeups_total')).toBeGreaterThan(0);
+      expect(valueOf(m, 'ringport_backend_completions_total')).toBeGreaterThan(0);
+    }
   });
 
   it('times handlers behind middleware too, sync and async alike', async () => {
