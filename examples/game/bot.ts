@@ -3,7 +3,7 @@ import { connect, type BackendChoice, type Client, type Codec } from '../../src'
 import { OrderCheck } from './order-check';
 import type {
   ChatLine, ErrorReply, GameOver, GameStart, GameTick, Left, LobbyState, Member, PlayerLeft, RoomInfo, RoomState, Vec2, Welcome,
-} from './protocol';
+} from './messages';
 
 export interface BotOptions {
   host: string;
@@ -226,7 +226,7 @@ export class Bot {
     if (game !== undefined) game.lastTick = m.tick;
     const me = m.players.find((p) => p.id === this.record.playerId);
     this.me = me && { x: me.x, y: me.y };
-    this.coin = m.coin && { x: m.coin.x, y: m.coin.y };
+    this.coin = m.coin ? { x: m.coin.x, y: m.coin.y } : undefined;
   }
 
   private playerLeft(m: PlayerLeft): void {

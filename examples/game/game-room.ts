@@ -1,7 +1,7 @@
 import type { Room, Server } from '../../src';
 import type { PlayerData } from './player';
 import type { Player } from './player';
-import type { Member, RoomInfo, RoomState } from './protocol';
+import type { Member, RoomInfo, RoomState } from './messages';
 import { Refusal } from './refusal';
 import { Round, type RoundOptions } from './round';
 

@@ -2,7 +2,7 @@ import type { Room, Server } from '../../src';
 import { checkNickname } from './auth';
 import { GameRoom, type RoomHost } from './game-room';
 import type { Player, PlayerData, PlayerSession } from './player';
-import type { CreateRoom, LobbyState } from './protocol';
+import type { CreateRoom, LobbyState } from './messages';
 import { Refusal } from './refusal';
 import type { RoundOptions } from './round';
 import type { LobbyCounters } from './stats';

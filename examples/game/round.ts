@@ -1,6 +1,6 @@
 import type { Room } from '../../src';
 import type { Player } from './player';
-import type { GameOver, GameTick, Result, Vec2 } from './protocol';
+import type { GameOver, GameTick, Result, Vec2 } from './messages';
 
 export interface RoundOptions {
   /** Ticks per second; every tick moves everyone and sends a GameTick to the room. */

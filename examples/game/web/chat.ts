@@ -1,5 +1,5 @@
 import { byId, colourOf, el } from './dom';
-import type { ChatLine } from './messages';
+import type { ChatLine } from '../messages';
 
 const KEEP_LINES = 200;
 

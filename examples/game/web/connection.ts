@@ -1,7 +1,7 @@
 import { Root, type Type } from 'protobufjs/light';
 // Made by build-web.ts from lobby.proto and protocol.ts: the server's own packet ids and messages.
 import { packets, schema } from 'lobby-protocol';
-import type { ClientMessages, ServerMessages } from './messages';
+import type { ClientMessages, ServerMessages } from '../messages';
 
 const root = Root.fromJSON(schema);
 const typeById = new Map<number, Type>();

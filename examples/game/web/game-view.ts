@@ -1,6 +1,6 @@
 import { byId, colourOf, el } from './dom';
 import { playerChip } from './lobby-view';
-import type { GameOver, GameStart, GameTick, PlayerLeft } from './messages';
+import type { GameOver, GameStart, GameTick, PlayerLeft } from '../messages';
 
 /** Arrow keys and WASD: which way each one pushes. */
 const KEYS: Record<string, readonly [number, number]> = {

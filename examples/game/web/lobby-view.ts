@@ -1,5 +1,5 @@
 import { byId, colourOf, el } from './dom';
-import type { LobbyState, PlayerInfo, RoomInfo } from './messages';
+import type { LobbyState, PlayerInfo, RoomInfo } from '../messages';
 
 export interface LobbyActions {
   join(roomId: number): void;

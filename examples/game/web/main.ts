@@ -3,7 +3,7 @@ import { Connection, lobbyUrl } from './connection';
 import { byId } from './dom';
 import { GameView } from './game-view';
 import { LobbyView } from './lobby-view';
-import type { Welcome } from './messages';
+import type { Welcome } from '../messages';
 import { RoomView } from './room-view';
 
 /**

@@ -1,6 +1,6 @@
 import { byId, el } from './dom';
 import { playerChip } from './lobby-view';
-import type { RoomState } from './messages';
+import type { RoomState } from '../messages';
 
 export interface RoomActions {
   ready(ready: boolean): void;

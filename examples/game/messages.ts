@@ -1,6 +1,7 @@
-// The lobby's messages as the browser sees them: the same shapes as
-// ../protocol.ts (which the server and bots use, and which needs Node),
-// named by packet for the connection's typed send and on.
+// The lobby's messages as TypeScript sees them (protobufjs turns lobby.proto's
+// snake_case into camelCase). Types only, so that the browser client
+// (web/) shares them with the server and the bots; protocol.ts, which needs
+// Node, has the packet ids and the codec.
 
 export interface Login { nickname: string }
 export interface Welcome { playerId: number; nickname: string }
@@ -20,6 +21,7 @@ export interface GameStart { roomId: number; gameId: number; tickRate: number; d
 export interface Input { dx: number; dy: number }
 export interface Vec2 { x: number; y: number }
 export interface PlayerPos { id: number; x: number; y: number; score: number }
+/** `coin` is null where a decoder met no coin field; the server always sends one. */
 export interface GameTick { gameId: number; tick: number; players: PlayerPos[]; coin: Vec2 | null }
 export interface PlayerLeft { roomId: number; playerId: number; nickname: string; reason: string }
 export interface Result { id: number; nickname: string; score: number; place: number }
