@@ -53,13 +53,19 @@ function nextMaskKey(frame: Buffer, at: number): void {
 
 /** XORs `buffer[start, end)` with the 4-byte key at `key[keyAt]`, starting at key byte `phase`. */
 export function applyMask(buffer: Uint8Array, start: number, end: number, key: Uint8Array, keyAt: number, phase = 0): void {
-  const k0 = key[keyAt];
-  const k1 = key[keyAt + 1];
-  const k2 = key[keyAt + 2];
-  const k3 = key[keyAt + 3];
+  xorWithKey(buffer, start, end, key[keyAt], key[keyAt + 1], key[keyAt + 2], key[keyAt + 3], phase);
+}
+
+/**
+ * XORs `buffer[start, end)` with the key bytes `k0..k3`, the first byte
+ * taking key byte `phase`: masking and unmasking are the same operation.
+ * The key comes as four numbers so that a receiver can keep a frame's key
+ * without a Buffer of its own.
+ */
+export function xorWithKey(buffer: Uint8Array, start: number, end: number, k0: number, k1: number, k2: number, k3: number, phase: number): void {
   let i = start;
-  // Align to the key so that the loop below can take four bytes at a time.
-  for (; i < end && phase !== 0; i++, phase = (phase + 1) & 3) buffer[i] ^= key[keyAt + phase];
+  // Up to the key's start, so that the loop below takes four bytes at a time.
+  for (; i < end && phase !== 0; i++, phase = (phase + 1) & 3) buffer[i] ^= phase === 1 ? k1 : phase === 2 ? k2 : k3;
   const quads = end - ((end - i) & 3);
   for (; i < quads; i += 4) {
     buffer[i] ^= k0;
@@ -67,7 +73,9 @@ export function applyMask(buffer: Uint8Array, start: number, end: number, key: U
     buffer[i + 2] ^= k2;
     buffer[i + 3] ^= k3;
   }
-  for (let j = 0; i < end; i++, j++) buffer[i] ^= key[keyAt + j];
+  if (i < end) buffer[i++] ^= k0;
+  if (i < end) buffer[i++] ^= k1;
+  if (i < end) buffer[i] ^= k2;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { MAX_CONTROL_PAYLOAD, OPCODE } from './frame';
+import { MAX_CONTROL_PAYLOAD, OPCODE, xorWithKey } from './frame';
 import { Utf8Validator } from './utf8';
 
 /** Close codes the receiver fails a connection with (RFC 6455 section 7.4.1). */
@@ -254,7 +254,7 @@ export class FrameReceiver {
   private readPayload(chunk: Buffer, at: number): number {
     const take = Math.min(this.frameLength - this.frameDone, chunk.length - at);
     const end = at + take;
-    if (this.options.masked) this.unmask(chunk, at, end, this.frameDone & 3);
+    if (this.options.masked) xorWithKey(chunk, at, end, this.k0, this.k1, this.k2, this.k3, this.frameDone & 3);
     if (this.opcode >= 0x8) {
       this.gatherControl(chunk, at, end);
     } else {
@@ -278,24 +278,6 @@ export class FrameReceiver {
     this.frameDone += take;
     if (this.frameDone === this.frameLength) this.endFrame(EMPTY, 0);
     return end;
-  }
-
-  /** XORs `buffer[start, end)` with the mask key, the first byte taking key byte `phase`. */
-  private unmask(buffer: Buffer, start: number, end: number, phase: number): void {
-    const { k0, k1, k2, k3 } = this;
-    let i = start;
-    // Up to the key's start, so that the loop below takes four bytes at a time.
-    for (; i < end && phase !== 0; i++, phase = (phase + 1) & 3) buffer[i] ^= phase === 1 ? k1 : phase === 2 ? k2 : k3;
-    const quads = end - ((end - i) & 3);
-    for (; i < quads; i += 4) {
-      buffer[i] ^= k0;
-      buffer[i + 1] ^= k1;
-      buffer[i + 2] ^= k2;
-      buffer[i + 3] ^= k3;
-    }
-    if (i < end) buffer[i++] ^= k0;
-    if (i < end) buffer[i++] ^= k1;
-    if (i < end) buffer[i] ^= k2;
   }
 
   private gatherMessage(chunk: Buffer, at: number, end: number): void {
