@@ -39,7 +39,9 @@ export function protocolOf(row: string): Protocol {
 
 /** The heading the verdicts of each protocol's targets are printed under. */
 export const TARGET_GROUPS: Record<Protocol, string> = {
-  framed: 'issue 3 and 12 targets (ringport/uring against ringport/net, ringport/epoll against ringport/uring, same run)',
+  framed:
+    'issue 3 and 12 targets (ringport/uring against ringport/net, ringport/epoll against ringport/uring, ' +
+    'both against c:epoll on rooms-64 and rooms-4, same run)',
   websocket: 'issue 10 targets (ringport/websocket/uring against uWebSockets.js and ws, same run)',
   http: 'issue 11 targets (ringport/http/uring against uWebSockets.js/http and node:http, same run)',
 };
@@ -172,8 +174,8 @@ function httpWorkload(name: string, http: HttpRequests, what: string): Workload 
     headline: 'rate',
     better: 'higher',
     columns: [
-      { key: 'p50Us', label: 'p50 µs', combine: 'median' },
-      { key: 'p99Us', label: 'p99 µs', combine: 'median' },
+      COLUMN.p50,
+      COLUMN.p99,
       { key: 'badResponses', label: 'bad answers', combine: 'sum' },
     ],
     cpuPer: { label: 'server µs/request usr+sys', scale: 1e6 },
@@ -197,6 +199,73 @@ export const IDLE_CONNECTIONS = 10_000;
 export const ROOM_PLAYERS = 1000;
 export const ROOM_SIZE = 8;
 export const ROOM_PACKETS_PER_SECOND = 20;
+/** `rooms-64` and `rooms-4`: the room packets each player keeps in flight (until every room-mate has received them). */
+export const ROOM_IN_FLIGHT = [64, 4] as const;
+
+/** Columns more than one workload shows. */
+const COLUMN = {
+  p50: { key: 'p50Us', label: 'p50 µs', combine: 'median' },
+  p99: { key: 'p99Us', label: 'p99 µs', combine: 'median' },
+  // Sends the load generator made over 1 ms late (it was not scheduled in time): a sign of a busy machine.
+  late: { key: 'latePercent', label: 'late %', combine: 'median', decimals: 1 },
+  gaps: { key: 'gaps', label: 'gaps', combine: 'sum' },
+  broadcasts: { key: 'broadcastsPerSec', label: 'broadcasts/s', combine: 'median' },
+} satisfies Record<string, Column>;
+
+/** The idle-connection workloads' columns: where each connection's bytes went. */
+const IDLE_COLUMNS: readonly Column[] = [
+  { key: 'heapPerConn', label: 'JS heap B/conn', combine: 'median' },
+  { key: 'externalPerConn', label: 'external B/conn', combine: 'median' },
+  { key: 'mallocPerConn', label: 'malloc B/conn', combine: 'median' },
+  { key: 'rssBeforeMiB', label: 'RSS before MiB', combine: 'median' },
+  { key: 'rssAfterMiB', label: 'RSS after MiB', combine: 'median' },
+  { key: 'connectMs', label: 'connect ms', combine: 'median' },
+];
+
+/**
+ * Issue 12's item 7: ringport on each native backend at least `ratio` times
+ * the C reference server's deliveries per second, same run.
+ */
+function againstReference(ratio: number): Target[] {
+  return [
+    { subject: URING, against: C_EPOLL, label: 'uring/c:epoll', ratio },
+    { subject: EPOLL, against: C_EPOLL, label: 'epoll/c:epoll', ratio },
+  ];
+}
+
+/**
+ * `rooms-<inFlight>`: the players and rooms of `rooms` in a closed loop, each
+ * player keeping `inFlight` of its packets outstanding (a packet is
+ * outstanding until all its room-mates have it) and sending the next as one
+ * completes; a ceiling, not a fixed load, so the headline is deliveries per
+ * second against the C reference server's.
+ */
+function roomsInFlight(inFlight: number): Workload {
+  return {
+    name: `rooms-${inFlight}`,
+    protocol: 'framed',
+    title:
+      `rooms-${inFlight}: ${ROOM_PLAYERS.toLocaleString('en-US')} players in rooms of ${ROOM_SIZE}, each keeping ${inFlight} packets ` +
+      `(32-byte payload) in flight to its room, relayed to the other ${ROOM_SIZE - 1} (in flight until all ${ROOM_SIZE - 1} have it)`,
+    kind: 'traffic',
+    cArgs: [
+      'rooms', '--connections', String(ROOM_PLAYERS), '--room-size', String(ROOM_SIZE),
+      '--in-flight', String(inFlight), '--payload', '32',
+    ],
+    unit: 'deliveries/s',
+    headline: 'rate',
+    better: 'higher',
+    columns: [
+      { key: 'packetsPerSec', label: 'packets/s', combine: 'median' },
+      COLUMN.p50,
+      COLUMN.p99,
+      COLUMN.gaps,
+    ],
+    cpuPer: { label: 'server ns/delivery usr+sys', scale: 1e9 },
+    compare: [C_EPOLL],
+    targets: againstReference(0.8),
+  };
+}
 
 function fixedTitle(rate: number): string {
   return (
@@ -225,9 +294,9 @@ export const workloads: readonly Workload[] = [
     headline: 'rate',
     better: 'higher',
     columns: [
-      { key: 'p50Us', label: 'p50 µs', combine: 'median' },
-      { key: 'p99Us', label: 'p99 µs', combine: 'median' },
-      { key: 'gaps', label: 'gaps', combine: 'sum' },
+      COLUMN.p50,
+      COLUMN.p99,
+      COLUMN.gaps,
     ],
     cpuPer: { label: 'server µs/frame usr+sys', scale: 1e6 },
     compare: [NODE_NET],
@@ -244,8 +313,8 @@ export const workloads: readonly Workload[] = [
     headline: 'rate',
     better: 'higher',
     columns: [
-      { key: 'broadcastsPerSec', label: 'broadcasts/s', combine: 'median' },
-      { key: 'gaps', label: 'gaps', combine: 'sum' },
+      COLUMN.broadcasts,
+      COLUMN.gaps,
     ],
     cpuPer: { label: 'server ns/delivery usr+sys', scale: 1e9 },
     compare: [NODE_NET],
@@ -267,16 +336,16 @@ export const workloads: readonly Workload[] = [
     better: 'higher',
     columns: [
       { key: 'rate', label: 'deliveries/s', combine: 'median' },
-      { key: 'p50Us', label: 'p50 µs', combine: 'median' },
-      { key: 'p99Us', label: 'p99 µs', combine: 'median' },
-      // Packets the load generator sent over 1 ms late (it was not scheduled in time): a sign of a busy machine.
-      { key: 'latePercent', label: 'late %', combine: 'median', decimals: 1 },
-      { key: 'gaps', label: 'gaps', combine: 'sum' },
+      COLUMN.p50,
+      COLUMN.p99,
+      COLUMN.late,
+      COLUMN.gaps,
     ],
     cpuPer: { label: 'server µs/delivery usr+sys', scale: 1e6 },
     compare: [NODE_NET],
     targets: [epollAgainstUring(0.9)],
   },
+  ...ROOM_IN_FLIGHT.map(roomsInFlight),
   {
     name: 'echo-fixed',
     protocol: 'framed',
@@ -288,11 +357,10 @@ export const workloads: readonly Workload[] = [
     better: 'lower',
     columns: [
       { key: 'rate', label: 'frames/s', combine: 'median' },
-      { key: 'p50Us', label: 'p50 µs', combine: 'median' },
+      COLUMN.p50,
       { key: 'p999Us', label: 'p99.9 µs', combine: 'median' },
-      // Frames the load generator sent over 1 ms late (it was not scheduled in time): a sign of a busy machine.
-      { key: 'latePercent', label: 'late %', combine: 'median', decimals: 1 },
-      { key: 'gaps', label: 'gaps', combine: 'sum' },
+      COLUMN.late,
+      COLUMN.gaps,
     ],
     cpuPer: { label: 'server µs/frame usr+sys', scale: 1e6 },
     compare: [NODE_NET],
@@ -307,14 +375,7 @@ export const workloads: readonly Workload[] = [
     unit: 'bytes/conn',
     headline: 'rate',
     better: 'lower',
-    columns: [
-      { key: 'heapPerConn', label: 'JS heap B/conn', combine: 'median' },
-      { key: 'externalPerConn', label: 'external B/conn', combine: 'median' },
-      { key: 'mallocPerConn', label: 'malloc B/conn', combine: 'median' },
-      { key: 'rssBeforeMiB', label: 'RSS before MiB', combine: 'median' },
-      { key: 'rssAfterMiB', label: 'RSS after MiB', combine: 'median' },
-      { key: 'connectMs', label: 'connect ms', combine: 'median' },
-    ],
+    columns: IDLE_COLUMNS,
     compare: [NODE_NET],
     targets: [...uringOverNet(0.4), epollAgainstUring(1)],
   },
@@ -329,9 +390,9 @@ export const workloads: readonly Workload[] = [
     headline: 'rate',
     better: 'higher',
     columns: [
-      { key: 'p50Us', label: 'p50 µs', combine: 'median' },
-      { key: 'p99Us', label: 'p99 µs', combine: 'median' },
-      { key: 'gaps', label: 'gaps', combine: 'sum' },
+      COLUMN.p50,
+      COLUMN.p99,
+      COLUMN.gaps,
     ],
     cpuPer: { label: 'server µs/frame usr+sys', scale: 1e6 },
     compare: [UWS, WS],
@@ -347,8 +408,8 @@ export const workloads: readonly Workload[] = [
     headline: 'rate',
     better: 'higher',
     columns: [
-      { key: 'broadcastsPerSec', label: 'broadcasts/s', combine: 'median' },
-      { key: 'gaps', label: 'gaps', combine: 'sum' },
+      COLUMN.broadcasts,
+      COLUMN.gaps,
     ],
     cpuPer: { label: 'server ns/delivery usr+sys', scale: 1e9 },
     compare: [UWS, WS],
@@ -363,14 +424,7 @@ export const workloads: readonly Workload[] = [
     unit: 'bytes/conn',
     headline: 'rate',
     better: 'lower',
-    columns: [
-      { key: 'heapPerConn', label: 'JS heap B/conn', combine: 'median' },
-      { key: 'externalPerConn', label: 'external B/conn', combine: 'median' },
-      { key: 'mallocPerConn', label: 'malloc B/conn', combine: 'median' },
-      { key: 'rssBeforeMiB', label: 'RSS before MiB', combine: 'median' },
-      { key: 'rssAfterMiB', label: 'RSS after MiB', combine: 'median' },
-      { key: 'connectMs', label: 'connect ms', combine: 'median' },
-    ],
+    columns: IDLE_COLUMNS,
     compare: [UWS, WS],
     targets: webSocketTargets(undefined),
   },

@@ -8,6 +8,7 @@
  *   loadgen echo-fixed --port P [--connections 100] [--rate 100000] [--tick-us 100] [--payload 32]
  *   loadgen broadcast  --port P [--receivers 500] [--window 256] [--payload 64]
  *   loadgen rooms      --port P [--connections 1000] [--room-size 8] [--packets-per-second 20] [--tick-us 1000] [--payload 32]
+ *                      [--in-flight N] (a closed loop instead of pacing: each player keeps N packets outstanding, see run_rooms)
  *   loadgen conns      --port P [--connections 10000] [--warm-connections 500] [--hold-ms 5000]
  *   loadgen http       --port P [--connections 100] [--depth 1] [--method GET] [--path /] [--body 0] [--expect TEXT]
  *   common: [--warmup-ms 1000] [--duration-ms 5000] [--ws /path] (--ws: not http)
@@ -408,6 +409,8 @@ typedef struct {
   int port;
   long warmup_ms, duration_ms;
   long connections, in_flight, payload, rate, tick_us, receivers, window, warm_connections, hold_ms;
+  /* Whether --in-flight was given: rooms is paced without it, a closed loop with it. */
+  int in_flight_given;
   /* rooms */
   long room_size, per_second;
   /* http */
@@ -451,7 +454,7 @@ static options parse(int argc, char **argv) {
     else if (!strcmp(name, "warmup-ms")) o.warmup_ms = flag_long(name, v, 0, 600000);
     else if (!strcmp(name, "duration-ms")) o.duration_ms = flag_long(name, v, 1, 600000);
     else if (!strcmp(name, "connections")) o.connections = flag_long(name, v, 1, 60000);
-    else if (!strcmp(name, "in-flight")) o.in_flight = flag_long(name, v, 1, 1024);
+    else if (!strcmp(name, "in-flight")) o.in_flight = flag_long(name, v, 1, 1024), o.in_flight_given = 1;
     else if (!strcmp(name, "payload")) o.payload = flag_long(name, v, 16, MAX_PAYLOAD);
     else if (!strcmp(name, "rate")) o.rate = flag_long(name, v, 1, 100000000);
     else if (!strcmp(name, "tick-us")) o.tick_us = flag_long(name, v, 10, 100000);
@@ -1583,12 +1586,22 @@ static int run_broadcast(const options *o) {
 /*
  * rooms: `connections` players (1,000) seated in rooms of `room-size` (8):
  * player i sends JOIN [u32 room i / room-size], which the server answers
- * once the player is seated. Then every player sends `packets-per-second`
- * (20) ROOM packets to its room, paced by a timer every `tick-us` and spread
- * round-robin over the players so the load is even, and the server relays
- * each to the others in the room. Every delivery is checked: the room is the
- * receiver's, the sender one of its room-mates, and each sender's packets
- * reach each room-mate in order, none missing or repeated.
+ * once the player is seated. Then every player sends ROOM packets to its
+ * room and the server relays each to the others in the room, in one of two
+ * ways:
+ *
+ *   paced (no --in-flight): `packets-per-second` (20) per player, paced by a
+ *     timer every `tick-us` and spread round-robin over the players so the
+ *     load is even; a fixed offered load.
+ *   --in-flight N: a closed loop. Each player keeps N of its own packets
+ *     outstanding, a packet being outstanding until every room-mate has
+ *     received it, and sends the next one as soon as one completes. The
+ *     packets a wake-up's deliveries let a player send leave in one write.
+ *
+ * Every delivery is checked: the room is the receiver's, the sender one of
+ * its room-mates, and each sender's packets reach each room-mate in order,
+ * none missing or repeated. After the window no more are sent, and the
+ * program waits for every packet owed to every room-mate.
  *
  * ROOM payload: [u32 room][u32 sender][u32 seq][u64 send time ns][zeros]
  */
@@ -1596,9 +1609,25 @@ typedef struct {
   long players, room_size, payload, prefix, frame_bytes;
   /* What player p expects next from the room-mate in seat s: expected[p * room_size + s]. */
   uint32_t *expected;
-  uint64_t delivered, pair_gaps, misdelivered;
+  uint64_t delivered, pair_gaps, misdelivered, sent;
   histogram latency;
   int recording;
+  /*
+   * --in-flight: N, or 0 when paced. Per player p: acked[p], its oldest
+   * packet some room-mate has not received yet; pending[p * N + seq % N],
+   * how many room-mates have still to receive packet seq (seq in
+   * [acked[p], next_seq)). Per-pair order makes packets complete in order,
+   * so the N outstanding ones are always acked[p] .. acked[p] + N - 1 and a
+   * slot is free again once acked[p] has passed it.
+   */
+  long in_flight;
+  uint32_t *acked;
+  uint16_t *pending;
+  /* Players whose oldest packets completed in this wake-up, to send their next ones. */
+  long *ready;
+  long ready_count;
+  uint8_t *ready_mark;
+  uint8_t *scratch; /* in_flight frames: one write's worth for one player */
 } rooms_state;
 
 static long room_of(const rooms_state *s, long player) { return player / s->room_size; }
@@ -1609,9 +1638,9 @@ static long room_members(const rooms_state *s, long player) {
   return s->players - first < s->room_size ? s->players - first : s->room_size;
 }
 
-static void rooms_send(rooms_state *s, uint64_t index, uint16_t id, uint64_t ts) {
+/* Writes one JOIN or ROOM frame of player `index` at `frame` (ROOM takes its next sequence number); returns its length. */
+static size_t rooms_frame(rooms_state *s, uint64_t index, uint16_t id, uint64_t ts, uint8_t *frame) {
   conn *c = &conns[index];
-  uint8_t frame[MAX_FRAME];
   long body_len = id == ID_JOIN ? 2 + 4 : 2 + s->payload;
   size_t prefix = frame_prefix((size_t)body_len);
   write_prefix(frame, (size_t)body_len, WS_BINARY);
@@ -1623,9 +1652,52 @@ static void rooms_send(rooms_state *s, uint64_t index, uint16_t id, uint64_t ts)
     wr32(body + 2 + 4, (uint32_t)index);
     wr32(body + 2 + 8, c->next_seq++);
     wr64(body + 2 + 12, ts);
+    s->sent++;
   }
   seal(frame, prefix, (size_t)body_len);
-  conn_send(c, index, frame, prefix + (size_t)body_len);
+  return prefix + (size_t)body_len;
+}
+
+static void rooms_send(rooms_state *s, uint64_t index, uint16_t id, uint64_t ts) {
+  uint8_t frame[MAX_FRAME];
+  size_t len = rooms_frame(s, index, id, ts, frame);
+  conn_send(&conns[index], index, frame, len);
+}
+
+/* --in-flight: sends player `index` as many packets as its window has room for, in one write. */
+static void rooms_refill(rooms_state *s, uint64_t index, uint64_t ts) {
+  conn *c = &conns[index];
+  if (c->closed || room_members(s, (long)index) < 2) return; /* alone in its room, a packet would complete unsent */
+  uint32_t space = s->acked[index] + (uint32_t)s->in_flight - c->next_seq;
+  if (space == 0) return;
+  uint16_t mates = (uint16_t)(room_members(s, (long)index) - 1);
+  uint8_t *p = s->scratch;
+  for (uint32_t k = 0; k < space; k++) {
+    s->pending[index * (uint64_t)s->in_flight + c->next_seq % (uint32_t)s->in_flight] = mates;
+    p += rooms_frame(s, index, ID_ROOM, ts, p);
+  }
+  conn_send(c, index, s->scratch, (size_t)(p - s->scratch));
+}
+
+/*
+ * --in-flight: a room-mate has received `sender`'s packets from..seq (one in
+ * order; more where some went missing, which counts as a gap but must not
+ * stall the sender). Completes what every room-mate now has.
+ */
+static void rooms_credit(rooms_state *s, long sender, uint32_t from, uint32_t seq) {
+  uint32_t acked = s->acked[sender], sent = conns[sender].next_seq, n = (uint32_t)s->in_flight;
+  if (seq < from) return; /* a repeat or a step back: a gap already, and nothing new received */
+  uint16_t *pending = s->pending + (uint64_t)sender * n;
+  for (uint32_t q = from > acked ? from : acked; q <= seq && q < sent; q++) {
+    if (pending[q % n] > 0) pending[q % n]--;
+  }
+  while (acked < sent && pending[acked % n] == 0) acked++;
+  if (acked == s->acked[sender]) return;
+  s->acked[sender] = acked;
+  if (!s->ready_mark[sender]) {
+    s->ready_mark[sender] = 1;
+    s->ready[s->ready_count++] = sender;
+  }
 }
 
 /* Reads one player's deliveries (and, while seating, its JOIN answer: *joined). */
@@ -1669,8 +1741,10 @@ static void rooms_read(rooms_state *s, uint64_t index, int *joined) {
     }
     uint32_t *expected = &s->expected[index * (uint64_t)s->room_size + (uint64_t)(sender - first)];
     uint32_t seq = rd32(body + 2 + 8);
-    if (seq != *expected) s->pair_gaps += seq > *expected ? seq - *expected : 1;
+    uint32_t was = *expected;
+    if (seq != was) s->pair_gaps += seq > was ? seq - was : 1;
     *expected = seq + 1;
+    if (s->in_flight > 0) rooms_credit(s, sender, was, seq);
     if (s->recording) hist_record(&s->latency, now - rd64(body + 2 + 12));
     s->delivered++;
   }
@@ -1683,12 +1757,22 @@ static int run_rooms(const options *o) {
   s.room_size = o->room_size;
   s.payload = o->payload < 0 ? 32 : o->payload;
   if (s.payload < 20) die("--payload must hold the ROOM header (20 bytes)");
+  s.in_flight = o->in_flight_given ? o->in_flight : 0;
   long n = s.players;
   alloc_conns(n);
   alloc_carries();
   s.expected = calloc((size_t)n * (size_t)s.room_size, sizeof(uint32_t));
   int *joined = calloc((size_t)n, sizeof(int));
   if (s.expected == NULL || joined == NULL) die("out of memory");
+  if (s.in_flight > 0) {
+    s.frame_bytes = (long)frame_prefix((size_t)(2 + s.payload)) + 2 + s.payload;
+    s.acked = calloc((size_t)n, sizeof(uint32_t));
+    s.pending = calloc((size_t)n * (size_t)s.in_flight, sizeof(uint16_t));
+    s.ready = calloc((size_t)n, sizeof(long));
+    s.ready_mark = calloc((size_t)n, 1);
+    s.scratch = malloc((size_t)s.in_flight * (size_t)s.frame_bytes);
+    if (s.acked == NULL || s.pending == NULL || s.ready == NULL || s.ready_mark == NULL || s.scratch == NULL) die("out of memory");
+  }
   for (long from = 0; from < n; from += CONNECT_BATCH) connect_range(from, from + CONNECT_BATCH < n ? from + CONNECT_BATCH : n, o->port, 1);
 
   /* Seat every player before the first ROOM packet, or a late one would miss the first of its room-mates'. */
@@ -1714,11 +1798,18 @@ static int run_rooms(const options *o) {
     }
   }
 
-  int timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (timer < 0) die("timerfd_create: %s", strerror(errno));
-  struct itimerspec its = {.it_interval = {0, o->tick_us * 1000}, .it_value = {0, o->tick_us * 1000}};
-  timerfd_settime(timer, 0, &its, NULL);
-  ep_ctl(EPOLL_CTL_ADD, timer, EPOLLIN, EV_TIMER);
+  /* Paced: a timer. In flight: every player's first N packets, then one more for each that completes. */
+  int timer = -1;
+  if (s.in_flight == 0) {
+    timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (timer < 0) die("timerfd_create: %s", strerror(errno));
+    struct itimerspec its = {.it_interval = {0, o->tick_us * 1000}, .it_value = {0, o->tick_us * 1000}};
+    timerfd_settime(timer, 0, &its, NULL);
+    ep_ctl(EPOLL_CTL_ADD, timer, EPOLLIN, EV_TIMER);
+  } else {
+    uint64_t t = now_ns();
+    for (long i = 0; i < n; i++) rooms_refill(&s, (uint64_t)i, t);
+  }
   double rate = (double)o->per_second * (double)n;
   uint64_t sched_start = now_ns(), scheduled = 0, late = 0, window_scheduled = 0, rr = 0;
 
@@ -1727,7 +1818,7 @@ static int run_rooms(const options *o) {
   uint64_t window_at = t0 + (uint64_t)o->warmup_ms * 1000000ull;
   uint64_t end_at = window_at + (uint64_t)o->duration_ms * 1000000ull;
   int phase = 0;
-  uint64_t start_delivered = 0, settle_deadline = 0, owed = 0;
+  uint64_t start_delivered = 0, start_sent = 0, end_sent = 0, settle_deadline = 0, owed = 0;
   for (;;) {
     uint64_t t = now_ns();
     if (phase == 0 && t >= window_at) {
@@ -1735,6 +1826,7 @@ static int run_rooms(const options *o) {
       memset(&s.latency, 0, sizeof(s.latency));
       s.recording = 1;
       start_delivered = s.delivered;
+      start_sent = s.sent;
       window_scheduled = scheduled;
       late = 0;
       window_open(&w);
@@ -1742,9 +1834,10 @@ static int run_rooms(const options *o) {
       phase = 2;
       s.recording = 0;
       running = 0;
+      end_sent = s.sent;
       window_close(&w);
       settle_deadline = t + SETTLE_TIMEOUT_MS * 1000000ull;
-      close(timer);
+      if (timer >= 0) close(timer);
       timer = -1;
       /* Every packet sent is owed to each of its sender's room-mates. */
       for (long i = 0; i < n; i++) owed += (uint64_t)conns[i].next_seq * (uint64_t)(room_members(&s, i) - 1);
@@ -1765,7 +1858,8 @@ static int run_rooms(const options *o) {
         if (target <= scheduled) continue;
         uint64_t due = target - scheduled;
         uint64_t lag = now - (sched_start + (uint64_t)((double)scheduled * 1e9 / rate));
-        if (lag > 1000000ull) late += due;
+        /* The oldest due packet fell due up to one tick ago by design: late is a tick and 1 ms more. */
+        if (lag > (uint64_t)o->tick_us * 1000ull + 1000000ull) late += due;
         /* Round-robin: player p sends every n-th packet, so each sends at the same pace. */
         for (uint64_t j = 0; j < due; j++) rooms_send(&s, (rr + j) % (uint64_t)n, ID_ROOM, now);
         rr = (rr + due) % (uint64_t)n;
@@ -1781,6 +1875,15 @@ static int run_rooms(const options *o) {
         ep_ctl(EPOLL_CTL_DEL, c->fd, 0, 0);
       }
     }
+    /* In flight: the players whose packets completed send their next ones, one write each. */
+    if (s.ready_count > 0) {
+      uint64_t now = now_ns();
+      for (long j = 0; j < s.ready_count; j++) {
+        s.ready_mark[s.ready[j]] = 0;
+        if (running) rooms_refill(&s, (uint64_t)s.ready[j], now);
+      }
+      s.ready_count = 0;
+    }
   }
 
   uint64_t deliveries = s.delivered - start_delivered;
@@ -1792,15 +1895,19 @@ static int run_rooms(const options *o) {
   if (s.misdelivered > 0) add_error("%llu packets reached a player outside their room, or their sender", (unsigned long long)s.misdelivered);
   if (deliveries == 0) add_error("nothing was delivered in the measured window");
   double offered = (double)(scheduled - window_scheduled) / (w.ms / 1000);
-  if (offered < 0.98 * rate) add_error("the load generator offered only %.0f packets/s of the %.0f asked for", offered, rate);
+  if (s.in_flight == 0 && offered < 0.98 * rate) add_error("the load generator offered only %.0f packets/s of the %.0f asked for", offered, rate);
   metrics_begin();
   jnum("deliveries", (double)deliveries);
-  jnum("packetsPerSec", offered);
+  jnum("packetsPerSec", s.in_flight == 0 ? offered : (double)(end_sent - start_sent) / (w.ms / 1000));
   jnum("p50Us", hist_percentile_us(&s.latency, 0.50));
   jnum("p99Us", hist_percentile_us(&s.latency, 0.99));
   jnum("gaps", (double)(s.pair_gaps + missing + s.misdelivered));
-  uint64_t window_packets = scheduled - window_scheduled;
-  jnum("latePercent", window_packets > 0 ? 100.0 * (double)late / (double)window_packets : 0);
+  if (s.in_flight == 0) {
+    uint64_t window_packets = scheduled - window_scheduled;
+    jnum("latePercent", window_packets > 0 ? 100.0 * (double)late / (double)window_packets : 0);
+  } else {
+    jnum("inFlight", (double)s.in_flight);
+  }
   const char *metrics = metrics_end();
   for (long i = 0; i < n; i++) close_conn(&conns[i], 0);
   emit_result((double)deliveries / (w.ms / 1000), &w, metrics);
