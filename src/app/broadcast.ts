@@ -39,7 +39,7 @@ export function broadcast(
     if (g.count === 0) continue;
     const bytes = g.protocol!.encode(packetId, payload, 'server');
     // sendMany reads the ids before it returns (see the Backend contract), so the scratch serves every call.
-    table.backend.sendMany(g.ids.subarray(0, g.count), bytes);
+    table.backend.sendMany(g.ids, bytes, g.count);
     const traffic = table.traffic[g.protocol!.name];
     traffic.packetsOut += g.count;
     traffic.bytesOut += g.count * bytes.length;

@@ -15,10 +15,11 @@
  *   falls to `lowWaterMarkBytes`. A queue that would pass `maxQueueBytes` closes
  *   the connection with reason `backpressure` instead of growing. The backend
  *   takes ownership of `bytes`: the caller must not change them afterwards.
- * - `sendMany(connIds, bytes)` queues one buffer for many connections (a
- *   broadcast) with no per-recipient copy; the same limits apply to each. It
- *   reads `connIds` before it returns and calls nothing back meanwhile, so a
- *   caller may reuse that array.
+ * - `sendMany(connIds, bytes, count)` queues one buffer for the first `count`
+ *   connections of `connIds` (all of them by default; a broadcast) with no
+ *   per-recipient copy; the same limits apply to each. It reads `connIds`
+ *   before it returns and calls nothing back meanwhile, so a caller may reuse
+ *   that array, as a scratch array filled to `count`, with no view per call.
  * - `close(connId, mode)`: `graceful` flushes what is queued, sends FIN and
  *   waits for the peer's, resetting instead once it makes no progress for 2 s;
  *   `abort` drops the queue and resets, and also cuts short a graceful close
@@ -208,7 +209,7 @@ export interface Backend {
   listen(options: ListenOptions): Promise<Listening>;
   connect(host: string, port: number): number;
   send(connId: number, bytes: Uint8Array): boolean;
-  sendMany(connIds: ArrayLike<number>, bytes: Uint8Array): void;
+  sendMany(connIds: ArrayLike<number>, bytes: Uint8Array, count?: number): void;
   /** Bytes queued for `connId` and not yet written; 0 for an unknown id. */
   bufferedAmount(connId: number): number;
   close(connId: number, mode: 'graceful' | 'abort'): void;

@@ -134,12 +134,12 @@ export class NativeBackend implements Backend, LoopOwner {
     return queued <= this.options.highWaterMarkBytes;
   }
 
-  sendMany(connIds: ArrayLike<number>, bytes: Uint8Array): void {
-    if (this.targets.length < 2 * connIds.length) this.targets = new Int32Array(2 * connIds.length);
+  sendMany(connIds: ArrayLike<number>, bytes: Uint8Array, count = connIds.length): void {
+    if (this.targets.length < 2 * count) this.targets = new Int32Array(2 * count);
     const targets = this.targets;
     let pairs = 0;
     const sendable = this.loop.sendable;
-    for (let i = 0; i < connIds.length; i++) {
+    for (let i = 0; i < count; i++) {
       const connId = connIds[i];
       const slot = connSlot(connId);
       const gen = connGeneration(connId);

@@ -8,6 +8,8 @@ const EVENT_CAPACITY = 8192;
 const COMMAND_CAPACITY = 64 * 1024;
 /** Send bytes per flush: several maximum-size frames, so a big frame rarely forces an early flush. */
 const ARENA_BYTES = 4 * 1024 * 1024;
+/** Recipients up to which sendMany copies ids by hand rather than through a subarray view. */
+const SMALL_BROADCAST = 32;
 /** Connection slots per reactor; the shared queue-size table has one entry each. */
 const MAX_CONNECTIONS = 65536;
 
@@ -213,8 +215,14 @@ export class NativeLoop {
       c[i + 2] = bytes.length;
       c[i + 3] = count;
       i += 4;
-      c.set(targets.subarray(2 * first, 2 * (first + count)), i);
-      this.commandInts = i + 2 * count;
+      if (count <= SMALL_BROADCAST) {
+        // A small room's recipients by hand: set(subarray) would allocate a view per call.
+        for (let k = 2 * first, end = 2 * (first + count); k < end; k++) c[i++] = targets[k];
+      } else {
+        c.set(targets.subarray(2 * first, 2 * (first + count)), i);
+        i += 2 * count;
+      }
+      this.commandInts = i;
       // Counted with its own command: the next reserve() may flush this one,
       // and a flushed command's bytes are counted in `queued` instead.
       for (let k = first; k < first + count; k++) this.addPending(targets[2 * k], bytes.length);

@@ -133,8 +133,8 @@ export class NetBackend implements Backend {
     return this.write(conn, bytes);
   }
 
-  sendMany(connIds: ArrayLike<number>, bytes: Uint8Array): void {
-    for (let i = 0; i < connIds.length; i++) {
+  sendMany(connIds: ArrayLike<number>, bytes: Uint8Array, count = connIds.length): void {
+    for (let i = 0; i < count; i++) {
       const conn = this.conns.get(connIds[i]);
       if (conn !== undefined && !conn.closing && conn.connected) this.write(conn, bytes);
     }
