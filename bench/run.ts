@@ -685,8 +685,8 @@ async function main(): Promise<void> {
       const floors = [target.subject, target.against].filter((row) => bound.has(row));
       const floor = floors.length > 0 ? `  (load-generator-bound: ${floors.join(' and ')}, a floor)` : '';
       const group = TARGET_GROUPS[workload.protocol];
-      // A ratio within rounding of its target gets a third decimal, so that 1.004x does not read 1.00x NOT MET.
       if (!verdictsByGroup.has(group)) verdictsByGroup.set(group, []);
+      // A ratio within rounding of its target gets a third decimal, so that 1.004x does not read 1.00x NOT MET.
       verdictsByGroup.get(group)!.push(
         `  ${`${workload.name} ${workload.unit}`.padEnd(26)} ${target.label.padEnd(10)} ${ratio.toFixed(Math.abs(ratio - target.ratio) < 0.005 ? 3 : 2).padStart(6)}x` +
           `   target ${targetText(workload, target).padEnd(7)}  ${targetVerdict(workload, target, ratio)}${fragile}${floor}`,
