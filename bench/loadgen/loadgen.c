@@ -1044,6 +1044,60 @@ static long echo_read(echo_state *s, uint64_t index) {
   return n;
 }
 
+/*
+ * A fixed offered load: a timer every `tick_us`, and on each tick the sends
+ * that have fallen due since the start at `rate` per second. A send counts
+ * as late when it is more than a tick and 1 ms behind its schedule (the
+ * oldest of a tick's sends fell due up to a tick ago by design).
+ */
+typedef struct {
+  int timer;
+  double rate;
+  uint64_t tick_ns, start, scheduled, window_scheduled, late, max_lag;
+} pacer;
+
+static void pacer_start(pacer *p, double rate, long tick_us) {
+  p->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (p->timer < 0) die("timerfd_create: %s", strerror(errno));
+  struct itimerspec its = {.it_interval = {0, tick_us * 1000}, .it_value = {0, tick_us * 1000}};
+  timerfd_settime(p->timer, 0, &its, NULL);
+  ep_ctl(EPOLL_CTL_ADD, p->timer, EPOLLIN, EV_TIMER);
+  p->rate = rate;
+  p->tick_ns = (uint64_t)tick_us * 1000ull;
+  p->start = now_ns();
+  p->scheduled = p->window_scheduled = p->late = p->max_lag = 0;
+}
+
+/* The measured window starts: late sends and the schedule are counted from here. */
+static void pacer_open_window(pacer *p) {
+  p->window_scheduled = p->scheduled;
+  p->late = p->max_lag = 0;
+}
+
+static void pacer_stop(pacer *p) {
+  if (p->timer >= 0) close(p->timer);
+  p->timer = -1;
+}
+
+/* The timer fired: how many sends are due now (0 for none), taken as scheduled. */
+static uint64_t pacer_due(pacer *p, uint64_t *now) {
+  uint64_t expirations;
+  if (p->timer < 0 || read(p->timer, &expirations, sizeof(expirations)) < 0) return 0;
+  *now = now_ns();
+  uint64_t target = (uint64_t)((double)(*now - p->start) * p->rate / 1e9);
+  if (target <= p->scheduled) return 0;
+  uint64_t due = target - p->scheduled;
+  /* How far behind its schedule the oldest of these sends is. */
+  uint64_t lag = *now - (p->start + (uint64_t)((double)p->scheduled * 1e9 / p->rate));
+  if (lag > p->max_lag) p->max_lag = lag;
+  if (lag > p->tick_ns + 1000000ull) p->late += due;
+  p->scheduled = target;
+  return due;
+}
+
+/* Sends scheduled within the measured window. */
+static uint64_t pacer_window_sends(const pacer *p) { return p->scheduled - p->window_scheduled; }
+
 static int run_echo(const options *o, int fixed) {
   echo_state s = {0};
   s.fixed = fixed;
@@ -1064,15 +1118,10 @@ static int run_echo(const options *o, int fixed) {
   }
   for (long from = 0; from < n; from += CONNECT_BATCH) connect_range(from, from + CONNECT_BATCH < n ? from + CONNECT_BATCH : n, o->port, 1);
 
-  int timer = -1;
-  uint64_t sched_start = now_ns(), scheduled = 0, late = 0, max_lag = 0, window_scheduled = 0;
+  pacer pace = {.timer = -1};
   uint64_t rr = 0;
   if (fixed) {
-    timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (timer < 0) die("timerfd_create: %s", strerror(errno));
-    struct itimerspec its = {.it_interval = {0, o->tick_us * 1000}, .it_value = {0, o->tick_us * 1000}};
-    timerfd_settime(timer, 0, &its, NULL);
-    ep_ctl(EPOLL_CTL_ADD, timer, EPOLLIN, EV_TIMER);
+    pacer_start(&pace, (double)o->rate, o->tick_us);
   } else {
     uint64_t t = now_ns();
     for (long i = 0; i < n; i++) echo_send(&s, (uint64_t)i, o->in_flight, t);
@@ -1092,8 +1141,7 @@ static int run_echo(const options *o, int fixed) {
       memset(&s.latency, 0, sizeof(s.latency));
       s.recording = 1;
       start_echoed = s.echoed;
-      window_scheduled = scheduled;
-      late = max_lag = 0;
+      pacer_open_window(&pace);
       window_open(&w);
     } else if (phase == 1 && t >= end_at) {
       phase = 2;
@@ -1101,8 +1149,7 @@ static int run_echo(const options *o, int fixed) {
       running = 0;
       window_close(&w);
       settle_deadline = t + SETTLE_TIMEOUT_MS * 1000000ull;
-      if (timer >= 0) close(timer);
-      timer = -1;
+      pacer_stop(&pace);
     }
     if (phase == 2) {
       /* Every frame sent must come back before the connections close: nothing may be lost. */
@@ -1118,16 +1165,9 @@ static int run_echo(const options *o, int fixed) {
         continue;
       }
       if (i == EV_TIMER) {
-        uint64_t expirations;
-        if (read(timer, &expirations, sizeof(expirations)) < 0) continue;
-        uint64_t now = now_ns();
-        uint64_t target = (uint64_t)((double)(now - sched_start) * (double)o->rate / 1e9);
-        if (target <= scheduled) continue;
-        uint64_t due = target - scheduled;
-        /* How far behind its schedule the oldest of these frames is. */
-        uint64_t lag = now - (sched_start + (uint64_t)((double)scheduled * 1e9 / (double)o->rate));
-        if (lag > max_lag) max_lag = lag;
-        if (lag > 1000000ull) late += due;
+        uint64_t now;
+        uint64_t due = pacer_due(&pace, &now);
+        if (due == 0) continue;
         /* Spread the frames round-robin: each connection gets base or base + 1, in one write. */
         uint64_t base = due / (uint64_t)n, extra = due % (uint64_t)n;
         if (base > 0) {
@@ -1136,7 +1176,6 @@ static int run_echo(const options *o, int fixed) {
           for (uint64_t j = 0; j < extra; j++) echo_send(&s, (rr + j) % (uint64_t)n, 1, now);
         }
         rr = (rr + extra) % (uint64_t)n;
-        scheduled = target;
         continue;
       }
       conn *c = &conns[i];
@@ -1164,14 +1203,14 @@ static int run_echo(const options *o, int fixed) {
   if (gaps > 0) add_error("GAPS: %llu echoes missing or out of order", (unsigned long long)gaps);
   if (missing > 0) add_error("%llu frames sent were never echoed", (unsigned long long)missing);
   if (frames == 0) add_error("no frames were echoed in the measured window");
-  double offered = (double)(scheduled - window_scheduled) / (w.ms / 1000);
+  double offered = (double)pacer_window_sends(&pace) / (w.ms / 1000);
   /*
    * Frames sent over a millisecond behind their schedule (the load generator
    * was not scheduled in time: on a small shared machine, it happens) are
    * still stamped with their real send time, so they do not distort latency;
    * but if the generator could not hold the rate at all, the run is invalid.
    */
-  uint64_t window_frames = scheduled - window_scheduled;
+  uint64_t window_frames = pacer_window_sends(&pace);
   if (fixed && offered < 0.98 * (double)o->rate) {
     add_error("the load generator offered only %.0f frames/s of the %ld asked for", offered, o->rate);
   }
@@ -1183,8 +1222,8 @@ static int run_echo(const options *o, int fixed) {
   jnum("gaps", (double)(gaps + missing));
   if (fixed) {
     jnum("offeredPerSec", offered);
-    jnum("latePercent", window_frames > 0 ? 100.0 * (double)late / (double)window_frames : 0);
-    jnum("maxLagUs", (double)max_lag / 1000);
+    jnum("latePercent", window_frames > 0 ? 100.0 * (double)pace.late / (double)window_frames : 0);
+    jnum("maxLagUs", (double)pace.max_lag / 1000);
   }
   const char *metrics = metrics_end();
   for (long i = 0; i < n; i++) close_conn(&conns[i], 0);
@@ -1799,19 +1838,15 @@ static int run_rooms(const options *o) {
   }
 
   /* Paced: a timer. In flight: every player's first N packets, then one more for each that completes. */
-  int timer = -1;
+  pacer pace = {.timer = -1};
+  double rate = (double)o->per_second * (double)n;
   if (s.in_flight == 0) {
-    timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (timer < 0) die("timerfd_create: %s", strerror(errno));
-    struct itimerspec its = {.it_interval = {0, o->tick_us * 1000}, .it_value = {0, o->tick_us * 1000}};
-    timerfd_settime(timer, 0, &its, NULL);
-    ep_ctl(EPOLL_CTL_ADD, timer, EPOLLIN, EV_TIMER);
+    pacer_start(&pace, rate, o->tick_us);
   } else {
     uint64_t t = now_ns();
     for (long i = 0; i < n; i++) rooms_refill(&s, (uint64_t)i, t);
   }
-  double rate = (double)o->per_second * (double)n;
-  uint64_t sched_start = now_ns(), scheduled = 0, late = 0, window_scheduled = 0, rr = 0;
+  uint64_t rr = 0;
 
   window_t w = {0};
   uint64_t t0 = now_ns();
@@ -1827,8 +1862,7 @@ static int run_rooms(const options *o) {
       s.recording = 1;
       start_delivered = s.delivered;
       start_sent = s.sent;
-      window_scheduled = scheduled;
-      late = 0;
+      pacer_open_window(&pace);
       window_open(&w);
     } else if (phase == 1 && t >= end_at) {
       phase = 2;
@@ -1837,8 +1871,7 @@ static int run_rooms(const options *o) {
       end_sent = s.sent;
       window_close(&w);
       settle_deadline = t + SETTLE_TIMEOUT_MS * 1000000ull;
-      if (timer >= 0) close(timer);
-      timer = -1;
+      pacer_stop(&pace);
       /* Every packet sent is owed to each of its sender's room-mates. */
       for (long i = 0; i < n; i++) owed += (uint64_t)conns[i].next_seq * (uint64_t)(room_members(&s, i) - 1);
     }
@@ -1851,19 +1884,12 @@ static int run_rooms(const options *o) {
         continue;
       }
       if (i == EV_TIMER) {
-        uint64_t expirations;
-        if (timer < 0 || read(timer, &expirations, sizeof(expirations)) < 0) continue;
-        uint64_t now = now_ns();
-        uint64_t target = (uint64_t)((double)(now - sched_start) * rate / 1e9);
-        if (target <= scheduled) continue;
-        uint64_t due = target - scheduled;
-        uint64_t lag = now - (sched_start + (uint64_t)((double)scheduled * 1e9 / rate));
-        /* The oldest due packet fell due up to one tick ago by design: late is a tick and 1 ms more. */
-        if (lag > (uint64_t)o->tick_us * 1000ull + 1000000ull) late += due;
+        uint64_t now;
+        uint64_t due = pacer_due(&pace, &now);
+        if (due == 0) continue;
         /* Round-robin: player p sends every n-th packet, so each sends at the same pace. */
         for (uint64_t j = 0; j < due; j++) rooms_send(&s, (rr + j) % (uint64_t)n, ID_ROOM, now);
         rr = (rr + due) % (uint64_t)n;
-        scheduled = target;
         continue;
       }
       conn *c = &conns[i];
@@ -1894,7 +1920,7 @@ static int run_rooms(const options *o) {
   }
   if (s.misdelivered > 0) add_error("%llu packets reached a player outside their room, or their sender", (unsigned long long)s.misdelivered);
   if (deliveries == 0) add_error("nothing was delivered in the measured window");
-  double offered = (double)(scheduled - window_scheduled) / (w.ms / 1000);
+  double offered = (double)pacer_window_sends(&pace) / (w.ms / 1000);
   if (s.in_flight == 0 && offered < 0.98 * rate) add_error("the load generator offered only %.0f packets/s of the %.0f asked for", offered, rate);
   metrics_begin();
   jnum("deliveries", (double)deliveries);
@@ -1903,8 +1929,8 @@ static int run_rooms(const options *o) {
   jnum("p99Us", hist_percentile_us(&s.latency, 0.99));
   jnum("gaps", (double)(s.pair_gaps + missing + s.misdelivered));
   if (s.in_flight == 0) {
-    uint64_t window_packets = scheduled - window_scheduled;
-    jnum("latePercent", window_packets > 0 ? 100.0 * (double)late / (double)window_packets : 0);
+    uint64_t window_packets = pacer_window_sends(&pace);
+    jnum("latePercent", window_packets > 0 ? 100.0 * (double)pace.late / (double)window_packets : 0);
   } else {
     jnum("inFlight", (double)s.in_flight);
   }
