@@ -1,7 +1,7 @@
 import { ErrorCodes, RingportError } from '../errors';
 import type { Backend, BackendKind, BackendOptions } from './backend';
 import { NetBackend } from './net';
-import { probeNative } from './native';
+import { NATIVE_KINDS, nativeKindsFor, probeNative } from './native';
 import { loadAddon } from './native-addon';
 
 export type BackendChoice = 'auto' | BackendKind;
@@ -18,14 +18,7 @@ export interface BackendSelection {
   create(options: BackendOptions): Backend;
 }
 
-const KINDS: readonly BackendKind[] = ['uring', 'epoll', 'iocp', 'net'];
-
-/** The native kinds this platform would use, in the order `auto` tries them. */
-function nativeKindsFor(platform: NodeJS.Platform): BackendKind[] {
-  if (platform === 'linux') return ['uring', 'epoll'];
-  if (platform === 'win32') return ['iocp'];
-  return [];
-}
+const KINDS: readonly BackendKind[] = [...NATIVE_KINDS, 'net'];
 
 function netSelection(reason: string): BackendSelection {
   return { kind: 'net', reason, create: (options) => new NetBackend(options) };
@@ -81,7 +74,7 @@ export function selectBackend(choice: BackendChoice = 'auto', env: NodeJS.Proces
 /** The backends that load and work on this machine, `net` always among them. */
 export function availableBackends(): BackendKind[] {
   const kinds: BackendKind[] = [];
-  for (const kind of ['uring', 'epoll', 'iocp'] as const) {
+  for (const kind of NATIVE_KINDS) {
     if (probeNative(kind).ok) kinds.push(kind);
   }
   kinds.push('net');

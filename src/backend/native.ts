@@ -7,12 +7,20 @@ export type NativeProbe =
   | { readonly ok: true; create(options: BackendOptions): Backend }
   | { readonly ok: false; readonly reason: string };
 
-/** The native mechanisms, by the platform they need. */
+/** The native mechanisms, by the platform they need, in the order `auto` tries them. */
 const PLATFORM_OF: Partial<Record<BackendKind, { platform: NodeJS.Platform; name: string }>> = {
   uring: { platform: 'linux', name: 'io_uring' },
   epoll: { platform: 'linux', name: 'epoll' },
   iocp: { platform: 'win32', name: 'IOCP' },
 };
+
+/** Every native kind, in the order `auto` tries them. */
+export const NATIVE_KINDS = Object.keys(PLATFORM_OF) as BackendKind[];
+
+/** The native kinds `platform` would use, in the order `auto` tries them (on Linux uring, then epoll). */
+export function nativeKindsFor(platform: NodeJS.Platform): BackendKind[] {
+  return NATIVE_KINDS.filter((kind) => PLATFORM_OF[kind]!.platform === platform);
+}
 
 /** Multishot recv, which the io_uring reactor is built on, came in Linux 6.0. */
 const MIN_URING_LINUX: readonly [number, number] = [6, 0];
