@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <vector>
 
 #include "../core.h"
@@ -42,10 +43,14 @@ inline uint32_t uring_slot_of(uint64_t ud) { return static_cast<uint32_t>(ud); }
 
 // iovecs per sendmsg: enough to carry a tick's worth of packets in one call.
 constexpr int URING_MAX_IOV = 64;
+// Spare send blocks kept for reuse: 256 KiB, what the sends in flight of a
+// busy tick churn through, so a steady load allocates none.
+constexpr size_t URING_SPARE_SENDS = 256;
 
-// What a connection's send in flight points the kernel at. Allocated at its
-// first send and kept until it closes, so an idle connection that never sent
-// holds none of it.
+// What a connection's send in flight points the kernel at (1 KiB). Taken
+// when a send starts and handed back when it completes, so only connections
+// with a send in flight hold one: an idle connection holds none, whatever it
+// sent before. Handed-back ones wait on the reactor's spare list for the next.
 struct uring_send {
   struct msghdr msg;
   struct iovec iov[URING_MAX_IOV];
@@ -69,6 +74,9 @@ struct uring_completion {
 
 struct uring_reactor : reactor {
   uring_reactor(uv_loop_t* loop, const reactor_options& options, const reactor_shared& shared);
+  ~uring_reactor() {
+    for (uring_send* spare : spare_sends) std::free(spare);
+  }
 
   uv_poll_t poll = {};         // the ring's eventfd
   uv_timer_t pool_timer = {};  // runs only while the receive buffer pool is grown
@@ -82,6 +90,8 @@ struct uring_reactor : reactor {
   // issued after the next reap, or completed as cancelled if its owner has
   // begun closing meanwhile.
   std::vector<uint64_t> unissued;
+  // uring_send blocks of finished sends, for the next ones (at most URING_SPARE_SENDS).
+  std::vector<uring_send*> spare_sends;
 };
 
 extern const mechanism uring_mechanism;

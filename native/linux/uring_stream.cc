@@ -19,26 +19,42 @@ void start_recv(reactor* r, uint32_t slot, conn& c) {
   uring_issue(uring_of(r), uring_pack(OP_RECV, c.gen, slot));
 }
 
+// A connection's send block while its send is in flight (see uring_send).
+uring_send* take_send(uring_reactor* u, uring_conn& x) {
+  if (x.send != nullptr) return x.send;
+  if (!u->spare_sends.empty()) {
+    x.send = u->spare_sends.back();
+    u->spare_sends.pop_back();
+  } else {
+    x.send = static_cast<uring_send*>(std::malloc(sizeof(uring_send)));
+  }
+  return x.send;
+}
+
+void give_back_send(uring_reactor* u, uring_conn& x) {
+  if (x.send == nullptr) return;
+  if (u->spare_sends.size() < URING_SPARE_SENDS) u->spare_sends.push_back(x.send);
+  else std::free(x.send);
+  x.send = nullptr;
+}
+
 void start_send(reactor* r, uint32_t slot, conn& c) {
-  uring_conn& x = conn_ext<uring_conn>(c);
-  if (x.send == nullptr) x.send = static_cast<uring_send*>(std::malloc(sizeof(uring_send)));
-  if (x.send == nullptr) return;  // out of memory: the queue waits for the next flush
+  uring_reactor* u = uring_of(r);
+  if (take_send(u, conn_ext<uring_conn>(c)) == nullptr) return;  // out of memory: the queue waits for the next flush
   c.send_inflight = true;
   c.ops++;
-  uring_issue(uring_of(r), uring_pack(OP_SEND, c.gen, slot));
+  uring_issue(u, uring_pack(OP_SEND, c.gen, slot));
 }
 
 void cancel(reactor* r, uint32_t slot, conn& c) { uring_issue(uring_of(r), uring_pack(OP_CANCEL, c.gen, slot)); }
 
-void close_conn(reactor*, uint32_t, conn& c) {
-  uring_conn& x = conn_ext<uring_conn>(c);
+void close_conn(reactor* r, uint32_t, conn& c) {
   if (c.sock != NO_SOCKET) close(c.sock);
-  std::free(x.send);
-  x.send = nullptr;
+  give_back_send(uring_of(r), conn_ext<uring_conn>(c));
 }
 
 int dial(reactor* r, uint32_t slot, conn& c) {
-  int fd = open_stream(c.peer.ss_family);
+  int fd = open_stream(family_of(c.peer));
   if (fd < 0) return fd;
   c.sock = fd;
   conn_ext<uring_conn>(c).send = nullptr;
@@ -121,6 +137,8 @@ void on_recv(uring_reactor* u, uint32_t slot, conn& c, int32_t res, uint32_t fla
 void on_send(uring_reactor* u, uint32_t slot, conn& c, int32_t res) {
   c.ops--;
   c.send_inflight = false;
+  // The kernel is done with the msghdr and iovecs: the next send, of any connection, may have them.
+  give_back_send(u, conn_ext<uring_conn>(c));
   if (stream_closing(u, slot, c)) return;
   stream_send_result(u, slot, c, res);
 }
