@@ -121,7 +121,10 @@ void buf_pool::note_use(uint32_t used) { peak_use_ = std::max(peak_use_, used); 
 
 bool buf_pool::shrink() {
   uint32_t wanted = std::max(initial_, 2 * peak_use_);
-  if (wanted < target_) target_ = std::max(wanted, target_ / 2);
+  // A second in which no wake-up used a buffer: the burst is over, and all of its growth goes at
+  // once. Otherwise the target falls by at most half, in case the load comes back.
+  if (peak_use_ == 0) target_ = initial_;
+  else if (wanted < target_) target_ = std::max(wanted, target_ / 2);
   peak_use_ = 0;
   uint32_t before = live_;
   if (retractable_ && live_ > target_) _retract(live_ - target_);

@@ -50,7 +50,8 @@ class buf_pool {
   void note_use(uint32_t used);
 
   // Called once a second while above_initial(): lowers the target to twice
-  // the busiest wake-up since the last call (by at most half), and gives
+  // the busiest wake-up since the last call (by at most half; to the initial
+  // size at once after a second in which no wake-up used a buffer), and gives
   // back what is over it. Returns above_initial().
   bool shrink();
 
