@@ -17,6 +17,27 @@
 
 namespace ringport {
 
+// A stream peer's address, IPv4 or IPv6: 28 bytes, where a sockaddr_storage
+// takes 128, and every connection keeps one.
+union peer_address {
+  sockaddr any;
+  sockaddr_in v4;
+  sockaddr_in6 v6;
+};
+
+// Keeps `len` bytes of an address the kernel gave (at most a peer_address:
+// a TCP peer is never longer).
+inline void set_peer_address(peer_address& to, const sockaddr_storage& from, size_t len) {
+  to = {};
+  std::memcpy(&to, &from, len < sizeof(to) ? len : sizeof(to));
+}
+
+// The family of a sockaddr_storage or a peer_address.
+template <typename Addr>
+int family_of(const Addr& addr) {
+  return reinterpret_cast<const sockaddr&>(addr).sa_family;
+}
+
 // Parses a numeric IPv4 or IPv6 address; an empty host means every interface
 // (IPv6 any, dual-stack). Returns 0 or -EINVAL. `Len` is the platform's
 // address length type (socklen_t, or int on Winsock).
@@ -49,11 +70,12 @@ int parse_address(const char* host, int port, sockaddr_storage* addr, Len* len) 
 }
 
 // The peer's IPv4 address in host order (IPv4-mapped IPv6 included), or 0.
-inline uint32_t ipv4_of(const sockaddr_storage& addr) {
-  if (addr.ss_family == AF_INET) {
+template <typename Addr>
+uint32_t ipv4_of(const Addr& addr) {
+  if (family_of(addr) == AF_INET) {
     return ntohl(reinterpret_cast<const sockaddr_in&>(addr).sin_addr.s_addr);
   }
-  if (addr.ss_family == AF_INET6) {
+  if (family_of(addr) == AF_INET6) {
     const auto& a = reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr;
     if (IN6_IS_ADDR_V4MAPPED(&a)) {
       uint32_t v4;
@@ -64,9 +86,10 @@ inline uint32_t ipv4_of(const sockaddr_storage& addr) {
   return 0;
 }
 
-inline int port_of(const sockaddr_storage& addr) {
-  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
-  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+template <typename Addr>
+int port_of(const Addr& addr) {
+  if (family_of(addr) == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+  if (family_of(addr) == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
   return 0;
 }
 
@@ -76,21 +99,17 @@ inline int port_of(const sockaddr_storage& addr) {
 // Linux hands bind() the odd ports a listener just freed). Nobody listens
 // there, so the reactors report it as ECONNREFUSED, as Go's dialer does.
 template <typename Socket>
-bool connected_to_self(Socket sock, const sockaddr_storage& peer) {
+bool connected_to_self(Socket sock, const peer_address& peer) {
   sockaddr_storage local = {};
 #ifdef _WIN32
   int len = sizeof(local);
 #else
   socklen_t len = sizeof(local);
 #endif
-  if (getsockname(sock, reinterpret_cast<sockaddr*>(&local), &len) != 0 || local.ss_family != peer.ss_family) return false;
+  if (getsockname(sock, reinterpret_cast<sockaddr*>(&local), &len) != 0 || family_of(local) != family_of(peer)) return false;
   if (port_of(local) != port_of(peer)) return false;
-  if (peer.ss_family == AF_INET) {
-    return reinterpret_cast<const sockaddr_in&>(local).sin_addr.s_addr ==
-           reinterpret_cast<const sockaddr_in&>(peer).sin_addr.s_addr;
-  }
-  return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(local).sin6_addr,
-                     &reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr, sizeof(in6_addr)) == 0;
+  if (family_of(peer) == AF_INET) return reinterpret_cast<const sockaddr_in&>(local).sin_addr.s_addr == peer.v4.sin_addr.s_addr;
+  return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(local).sin6_addr, &peer.v6.sin6_addr, sizeof(in6_addr)) == 0;
 }
 
 }  // namespace ringport

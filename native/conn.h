@@ -45,7 +45,7 @@ struct conn {
   uint32_t peer_len = 0;
   socket_t sock = NO_SOCKET;
   send_queue queue;
-  sockaddr_storage peer = {};
+  peer_address peer = {};
 };
 
 }  // namespace ringport

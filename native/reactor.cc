@@ -89,7 +89,7 @@ int reactor_connect(reactor* r, const char* ip, int port, const water_marks& mar
   conn* c = stream_alloc(r, marks, &slot);
   if (c == nullptr) return -EMFILE;
   c->state = CS_CONNECTING;
-  c->peer = addr;
+  set_peer_address(c->peer, addr, static_cast<size_t>(len));
   c->peer_len = static_cast<uint32_t>(len);
   ret = r->mech->stream->dial(r, slot, *c);
   if (ret < 0) {
@@ -123,10 +123,10 @@ int reactor_unsent(reactor* r, uint32_t slot, uint32_t gen, uint64_t* bytes, boo
 int reactor_peer(reactor* r, uint32_t slot, uint32_t gen, char* host, size_t host_length, int* port) {
   conn* c = r->conns.find(slot, gen);
   if (c == nullptr) return -ENOENT;
-  const void* src = c->peer.ss_family == AF_INET
-                        ? static_cast<const void*>(&reinterpret_cast<sockaddr_in&>(c->peer).sin_addr)
-                        : static_cast<const void*>(&reinterpret_cast<sockaddr_in6&>(c->peer).sin6_addr);
-  if (inet_ntop(c->peer.ss_family, src, host, static_cast<socklen_t>(host_length)) == nullptr) return -EINVAL;
+  int family = family_of(c->peer);
+  const void* src = family == AF_INET ? static_cast<const void*>(&c->peer.v4.sin_addr)
+                                      : static_cast<const void*>(&c->peer.v6.sin6_addr);
+  if (inet_ntop(family, src, host, static_cast<socklen_t>(host_length)) == nullptr) return -EINVAL;
   *port = port_of(c->peer);
   return 0;
 }

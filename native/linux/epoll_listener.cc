@@ -47,7 +47,7 @@ void adopt(epoll_reactor* e, uint32_t listener_id, const listener& l, int fd, co
   uint32_t slot;
   conn* c = stream_adopt(e, l, fd, &slot);
   if (c == nullptr) return;
-  c->peer = peer;
+  set_peer_address(c->peer, peer, peer_len);
   c->peer_len = peer_len;
   if (epoll_register(e, slot, *c) < 0) {
     // The epoll set is full (max_user_watches) or memory ran out: refuse this one too.

@@ -126,7 +126,7 @@ void close_conn(reactor*, uint32_t, conn& c) {
 
 int dial(reactor* r, uint32_t slot, conn& c) {
   epoll_reactor* e = epoll_of(r);
-  int fd = open_stream(c.peer.ss_family);
+  int fd = open_stream(family_of(c.peer));
   if (fd < 0) return fd;
   c.sock = fd;
   int ret = 0;

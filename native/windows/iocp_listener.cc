@@ -80,7 +80,7 @@ void adopt(iocp_reactor* w, uint32_t listener_id, const iocp_listener& l, SOCKET
   uint32_t slot;
   conn* c = stream_adopt(w, l, sock, &slot);
   if (c == nullptr) return;
-  c->peer = peer;
+  set_peer_address(c->peer, peer, static_cast<size_t>(peer_len));
   c->peer_len = static_cast<uint32_t>(peer_len);
   conn_ext<iocp_conn>(*c).skip_on_success = skip;
   stream_accepted(w, listener_id, slot, *c);

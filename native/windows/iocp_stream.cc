@@ -127,14 +127,14 @@ void close_conn(reactor*, uint32_t, conn& c) {
 int dial(reactor* r, uint32_t slot, conn& c) {
   iocp_reactor* w = iocp_of(r);
   int ret = 0;
-  const winsock_ext* ext = iocp_ext_for(w, c.peer.ss_family, &ret);
+  const winsock_ext* ext = iocp_ext_for(w, family_of(c.peer), &ret);
   if (ext == nullptr) return ret;
-  SOCKET sock = open_socket(c.peer.ss_family);
+  SOCKET sock = open_socket(family_of(c.peer));
   if (sock == INVALID_SOCKET) return wsa_result();
   // ConnectEx wants a bound socket.
   sockaddr_storage local = {};
-  local.ss_family = c.peer.ss_family;
-  if (c.peer.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6&>(local).sin6_addr = in6addr_any;
+  local.ss_family = static_cast<decltype(local.ss_family)>(family_of(c.peer));
+  if (family_of(c.peer) == AF_INET6) reinterpret_cast<sockaddr_in6&>(local).sin6_addr = in6addr_any;
   iocp_conn& x = conn_ext<iocp_conn>(c);
   x.skip_on_success = false;
   if (bind(sock, reinterpret_cast<sockaddr*>(&local), static_cast<int>(c.peer_len)) != 0) ret = wsa_result();
