@@ -87,7 +87,7 @@ int apply(reactor* r, int32_t command_ints, int32_t arena_bytes) {
         send_block* block = r->send_mem.shared(arena + offset, size);
         for (int32_t k = 0; k < count; k++) {
           queue_send(r, static_cast<uint32_t>(recipients[2 * k]), static_cast<uint32_t>(recipients[2 * k + 1]), broadcasts,
-                     [&](send_queue& q) { return block != nullptr && q.share(block); });
+                     [&](send_queue& q) { return block != nullptr && q.share(r->send_mem, block); });
         }
         if (block != nullptr) r->send_mem.unref(block);
         break;

@@ -12,7 +12,9 @@
 // So the memory a connection keeps alive is its queued bytes, plus the part
 // already sent of the item at the head of its queue (less than a chunk, or
 // than one broadcast payload), plus the unused room of its last chunk (less
-// than a chunk), plus its slice array: never another connection's bytes.
+// than a chunk), plus its slice array while it has queued bytes, or one that
+// grew past the smallest size while it is busy: never another connection's
+// bytes.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,13 @@ namespace ringport {
 constexpr uint32_t SEND_CHUNK_BYTES = 16 * 1024;
 // Drained chunks kept for reuse: 1 MiB, what a burst of sends churns through.
 constexpr size_t SEND_FREE_CHUNKS = 64;
+// Slices in a queue's first slice array: a connection's sends of a tick
+// usually fill one chunk slice, or a few broadcast ones.
+constexpr uint32_t SEND_FIRST_SLICES = 4;
+// Drained first-size slice arrays kept for reuse: 64 KiB, a busy tick's worth.
+constexpr size_t SEND_FREE_SLICE_ARRAYS = 1024;
+
+struct send_slice;
 
 struct send_block {
   uint32_t refs;
@@ -46,6 +55,7 @@ class send_memory {
   send_memory& operator=(const send_memory&) = delete;
   ~send_memory() {
     for (send_block* chunk : free_) std::free(chunk);
+    for (send_slice* slices : free_slices_) std::free(slices);
   }
 
   // An empty chunk, or nullptr when memory runs out.
@@ -87,8 +97,17 @@ class send_memory {
   // Bytes allocated for sends: chunks in use and free, and shared blocks.
   uint64_t bytes() const { return bytes_; }
 
+  // A slice array of SEND_FIRST_SLICES, or nullptr when memory runs out.
+  inline send_slice* first_slices();
+  // Takes back a drained queue's first-size slice array.
+  void give_back(send_slice* slices) {
+    if (free_slices_.size() < SEND_FREE_SLICE_ARRAYS) free_slices_.push_back(slices);
+    else std::free(slices);
+  }
+
  private:
   std::vector<send_block*> free_;
+  std::vector<send_slice*> free_slices_;
   uint64_t bytes_ = 0;
 };
 
@@ -97,6 +116,13 @@ struct send_slice {
   uint32_t offset;
   uint32_t length;
 };
+
+send_slice* send_memory::first_slices() {
+  if (free_slices_.empty()) return static_cast<send_slice*>(std::malloc(SEND_FIRST_SLICES * sizeof(send_slice)));
+  send_slice* slices = free_slices_.back();
+  free_slices_.pop_back();
+  return slices;
+}
 
 // A FIFO of slices for one connection. It owns no storage while empty, so an
 // idle connection costs nothing here.
@@ -134,7 +160,7 @@ class send_queue {
         last->length += n;
       } else {
         // After a shared block, the chunk's room is used by a slice of its own.
-        if (!_push(chunk_, at, n)) return false;
+        if (!_push(memory, chunk_, at, n)) return false;
         chunk_->refs++;
       }
       std::memcpy(chunk_->data() + at, src, n);
@@ -148,8 +174,8 @@ class send_queue {
 
   // Queues the whole of a shared block, taking a reference on it. Returns
   // false when memory runs out.
-  bool share(send_block* block) {
-    if (!_push(block, 0, block->size)) return false;
+  bool share(send_memory& memory, send_block* block) {
+    if (!_push(memory, block, 0, block->size)) return false;
     block->refs++;
     bytes_ += block->size;
     return true;
@@ -190,26 +216,33 @@ class send_queue {
     chunk_ = nullptr;
     bytes_ = 0;
     head_ = tail_ = 0;
-    std::free(slices_);
+    if (cap_ == SEND_FIRST_SLICES) memory.give_back(slices_);
+    else std::free(slices_);
     slices_ = nullptr;
     cap_ = 0;
   }
 
  private:
-  bool _push(send_block* block, uint32_t offset, uint32_t length) {
-    if (tail_ == cap_ && !_grow()) return false;
+  bool _push(send_memory& memory, send_block* block, uint32_t offset, uint32_t length) {
+    if (tail_ == cap_ && !_grow(memory)) return false;
     slices_[tail_++] = send_slice{block, offset, length};
     return true;
   }
 
-  bool _grow() {
+  bool _grow(send_memory& memory) {
+    if (cap_ == 0) {
+      slices_ = memory.first_slices();
+      if (slices_ == nullptr) return false;
+      cap_ = SEND_FIRST_SLICES;
+      return true;
+    }
     if (head_ > 0) {
       std::memmove(slices_, slices_ + head_, (tail_ - head_) * sizeof(send_slice));
       tail_ -= head_;
       head_ = 0;
       if (tail_ < cap_) return true;
     }
-    uint32_t cap = cap_ == 0 ? 4 : cap_ * 2;
+    uint32_t cap = cap_ * 2;
     auto* grown = static_cast<send_slice*>(std::realloc(slices_, cap * sizeof(send_slice)));
     if (grown == nullptr) return false;
     slices_ = grown;
@@ -217,17 +250,24 @@ class send_queue {
     return true;
   }
 
-  // A drained queue gives back its chunk, and large storage: an idle
-  // connection holds nothing, and a burst should not pin memory.
+  // A drained queue gives back its chunk, its first-size slice array (to
+  // the reactor's spares: an idle connection holds none, and the next send
+  // of any connection takes it without an allocation) and large storage (a
+  // burst should not pin memory). A middle-sized array stays: its
+  // connection is a busy one.
   void _reset(send_memory& memory) {
     if (chunk_ != nullptr) memory.unref(chunk_);
     chunk_ = nullptr;
     head_ = tail_ = 0;
-    if (cap_ > 64) {
+    if (cap_ == SEND_FIRST_SLICES) {
+      memory.give_back(slices_);
+    } else if (cap_ > 64) {
       std::free(slices_);
-      slices_ = nullptr;
-      cap_ = 0;
+    } else {
+      return;
     }
+    slices_ = nullptr;
+    cap_ = 0;
   }
 
   static void _free_orphan(send_block* block) {
