@@ -298,19 +298,23 @@ function readRss(pid: number): number {
 /**
  * Reads the server's memory the same way before and after: a full GC and a
  * malloc_trim (where the allocator addon built), then half the settle time
- * (V8 and malloc hand pages back lazily), repeated until two readings of RSS
- * agree within 64 KiB (at least twice, at most 6 times).
+ * (V8 and malloc hand pages back lazily), repeated until three readings of
+ * RSS in a row agree within 64 KiB (at most 8 rounds). Three, spanning a
+ * settle time: caches a server trims on a timer of its own (io_uring's
+ * receive buffer pool, once a second) have had their turn, so the figure is
+ * what idle connections hold, not what connecting them left behind.
  */
 async function readMemory(server: ServerHandle, settleMs: number): Promise<{ rss: number; heapUsed: number; external: number; malloc: number }> {
-  let previous = NaN;
+  const readings: number[] = [];
   for (let round = 1; ; round++) {
     const heap = await server.gc();
     await sleep(settleMs / 2);
     const rss = readRss(server.child.pid!);
-    if ((round >= 2 && Math.abs(rss - previous) <= 64 * 1024) || round === 6) {
+    readings.push(rss);
+    const last = readings.slice(-3);
+    if ((last.length === 3 && Math.max(...last) - Math.min(...last) <= 64 * 1024) || round === 8) {
       return { rss, heapUsed: heap?.heapUsed ?? NaN, external: heap?.external ?? NaN, malloc: heap?.malloc ?? NaN };
     }
-    previous = rss;
   }
 }
 
