@@ -93,10 +93,27 @@ export class FrameReceiver {
   // A control frame's payload, gathered when it is split across reads.
   private control: Buffer | undefined;
 
+  /**
+   * Whom the next `push` reports to. A receiver at rest holds nothing of its
+   * connection's, so one can serve many connections in turn (see
+   * `WebSocketProtocol`'s spare receivers): whoever pushes sets this first.
+   */
+  sink: ReceiverSink;
+
   constructor(
-    private readonly sink: ReceiverSink,
+    sink: ReceiverSink,
     private readonly options: ReceiverOptions,
-  ) {}
+  ) {
+    this.sink = sink;
+  }
+
+  /**
+   * Between frames, outside any fragmented message: nothing of the stream so
+   * far is held, so this receiver may go on with another connection's bytes.
+   */
+  get atRest(): boolean {
+    return this.state === HEADER && this.headerBytes === 0 && this.messageOpcode < 0;
+  }
 
   /** Takes the next bytes of the stream; the chunk's payload bytes are unmasked in place. */
   push(chunk: Buffer): void {

@@ -7,7 +7,7 @@ import type { ProtocolStream, Role, StreamPeer, WireProtocol } from '../protocol
 import { closeCodeFor, closeReasonFor } from './close-codes';
 import { closePayload, encodeControl, encodeFrame, OPCODE } from './frame';
 import { checkAnswer, checkUpgrade, refusal, switchingProtocols, upgradeRequest, type UpgradeRules } from './handshake';
-import { CLOSE_CODE, FrameReceiver, type ReceiverSink } from './receiver';
+import { CLOSE_CODE, FrameReceiver, type ReceiverOptions, type ReceiverSink } from './receiver';
 
 /** An opening handshake a server has checked, as the upgrade hook sees it. */
 export interface UpgradeRequest {
@@ -70,12 +70,43 @@ export class WebSocketProtocol implements WireProtocol {
   /** Undefined when pings are off: the endpoint's idle timeout binds its sessions instead. */
   readonly keepAliveMs: number | undefined;
 
+  /** What a receiver checks, one set per side: the same for every connection. */
+  private readonly receiverOptions: Readonly<Record<Role, ReceiverOptions>>;
+  /** A receiver at rest per side, lent to each stream for the length of a push (see `WebSocketStream.frames`). */
+  private readonly spare: Record<Role, FrameReceiver | undefined> = { server: undefined, client: undefined };
+
   constructor(
     readonly framing: Framing,
     readonly server: WebSocketServerOptions | undefined,
     readonly client: WebSocketClientOptions | undefined,
   ) {
     this.keepAliveMs = (server ?? client)?.keepAliveMs || undefined;
+    const options = (masked: boolean, side: { textPacketId: number | undefined } | undefined): ReceiverOptions => ({
+      masked,
+      maxMessageBytes: framing.maxFrameBytes,
+      acceptText: side?.textPacketId !== undefined,
+    });
+    this.receiverOptions = { server: options(true, server), client: options(false, client) };
+  }
+
+  /**
+   * @internal A receiver for one push of `role`'s bytes to `sink`. Between
+   * frames a connection's receiver holds nothing of its own (`atRest`), so
+   * connections share one: an idle WebSocket session keeps no receiver, only
+   * one that a frame split across reads left mid-way does.
+   */
+  lendReceiver(role: Role, sink: ReceiverSink): FrameReceiver {
+    const receiver = this.spare[role];
+    if (receiver === undefined) return new FrameReceiver(sink, this.receiverOptions[role]);
+    // While lent, it is no one else's: a push inside a push would get a new one.
+    this.spare[role] = undefined;
+    receiver.sink = sink;
+    return receiver;
+  }
+
+  /** @internal A lent receiver back, at rest. */
+  giveBackReceiver(role: Role, receiver: FrameReceiver): void {
+    this.spare[role] = receiver;
   }
 
   encode(packetId: number, payload: Uint8Array, role: Role): Buffer {
@@ -108,6 +139,7 @@ class WebSocketStream implements ProtocolStream, ReceiverSink {
   private state = AWAITING_HEAD;
   /** The handshake's bytes so far; then, while the hook decides, what came after it. */
   private pending: Buffer = EMPTY;
+  /** Its own receiver only while a frame or fragmented message is part-way; otherwise one is lent per push. */
   private receiver: FrameReceiver | undefined;
   private closeSent = false;
   private clientKey = '';
@@ -127,7 +159,7 @@ class WebSocketStream implements ProtocolStream, ReceiverSink {
 
   receive(bytes: Buffer): void {
     if (this.state === OPEN) {
-      this.receiver!.push(bytes);
+      this.frames(bytes);
       return;
     }
     if (this.state === DONE || bytes.length === 0) return;
@@ -208,17 +240,24 @@ class WebSocketStream implements ProtocolStream, ReceiverSink {
 
   private openFrames(data: object | undefined): void {
     this.state = OPEN;
-    const server = this.role === 'server';
-    this.receiver = new FrameReceiver(this, {
-      masked: server,
-      maxMessageBytes: this.protocol.framing.maxFrameBytes,
-      acceptText: (server ? this.protocol.server! : this.protocol.client!).textPacketId !== undefined,
-    });
     this.peer.opened(data);
     const early = this.pending;
     this.pending = EMPTY;
     // Frames the peer sent right behind its handshake.
-    if (early.length > 0 && this.state === OPEN) this.receiver.push(early);
+    if (early.length > 0 && this.state === OPEN) this.frames(early);
+  }
+
+  /** Frames from the peer, read by this stream's own receiver or by one lent for the call. */
+  private frames(bytes: Buffer): void {
+    const receiver = this.receiver ?? this.protocol.lendReceiver(this.role, this);
+    receiver.push(bytes);
+    if (receiver.atRest) {
+      this.receiver = undefined;
+      this.protocol.giveBackReceiver(this.role, receiver);
+    } else {
+      // Part-way through a frame (or stopped, the stream done): this connection's state, kept with it.
+      this.receiver = receiver;
+    }
   }
 
   /** A refused handshake: an HTTP error, then the connection closes, never having been a session. */
