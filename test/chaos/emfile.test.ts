@@ -71,8 +71,9 @@ linuxOnly.each(backends)('chaos: accept survives EMFILE on %s', (backend) => {
 
     for (const client of [...flood, ...late]) client.raw.socket.end();
     const last = await server.until(
-      (stats, fds) => stats.sessions === 0 && stats.backend.connections === 0 && fds === baseline,
-      `no sessions and the ${baseline} descriptors the server started with`,
+      (stats, fds) => stats.sessions === 0 && stats.backend.connections === 0 && fds !== undefined && fds <= baseline!,
+      // At most: a descriptor node held for a moment when the baseline was read (a file it was loading) may be gone.
+      `no sessions and at most the ${baseline} descriptors the server started with`,
       DEADLINE_MS,
     );
     expect(last.faults).toEqual([]);

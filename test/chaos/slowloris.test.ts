@@ -100,8 +100,12 @@ describe.each(backends)('chaos: slowloris on %s', (backend) => {
     report.assertClean();
 
     const last = await server.until(
-      (stats, fds) => stats.sessions === 0 && stats.backend.connections === 0 && fds === baselineFds,
-      `no sessions, no connections and the ${baselineFds ?? '(unknown)'} file descriptors the server started with`,
+      (stats, fds) =>
+        stats.sessions === 0 &&
+        stats.backend.connections === 0 &&
+        (baselineFds === undefined || (fds !== undefined && fds <= baselineFds)),
+      // At most: a descriptor node held for a moment when the baseline was read (a file it was loading) may be gone.
+      `no sessions, no connections and at most the ${baselineFds ?? '(unknown)'} file descriptors the server started with`,
       DEADLINE_MS,
     );
     expect(last.closes).toEqual({ 'idle-timeout': LORIS, 'peer-closed': HONEST });
