@@ -26,6 +26,13 @@ export interface WaitingPacket {
   readonly payload: Buffer;
 }
 
+// A Session is an EventEmitter: `instanceof EventEmitter`, and every method of one, from its
+// prototype (set below the class). But it never runs EventEmitter's constructor, which gives
+// each instance six fields and `_events`, a dictionary-mode object of about 200 bytes, before
+// anyone listens: Node's EventEmitter makes `_events` on the first `on`, so a session nobody
+// listens to (most of them, in a big server) carries none of it.
+export interface Session<Data extends object = Record<string, any>> extends EventEmitter {}
+
 /**
  * One peer: an accepted connection ({@link InboundSession}) or a dialled one
  * ({@link OutboundSession}), speaking one wire protocol (framed or
@@ -33,11 +40,18 @@ export interface WaitingPacket {
  * packets, never frames. Events: `drain` (the send queue fell back to the
  * low-water mark), `close` (reason, error?).
  */
-export class Session<Data extends object = Record<string, any>> extends EventEmitter implements IdleEntry, StreamPeer {
+export class Session<Data extends object = Record<string, any>> implements IdleEntry, StreamPeer {
   /** Unique in this process; an outbound session keeps its id across reconnects. */
   readonly id = nextSessionId++;
   /** Per-session application data: login name, rate-limit buckets, anything. */
-  data: Data = {} as Data;
+  get data(): Data {
+    // Made on first use: a session the application never gives data (a connection that has not
+    // logged in yet) carries no empty object.
+    return (this.ownData ??= {} as Data);
+  }
+  set data(data: Data) {
+    this.ownData = data;
+  }
   /** The room this session is in, if any (a session is in at most one room). */
   room: SessionRoom | undefined = undefined;
   state: SessionState;
@@ -60,6 +74,7 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
   /** @internal Packets waiting for this session's pending async handler (see Dispatcher). */
   waitingPackets: WaitingPacket[] | undefined = undefined;
 
+  private ownData: Data | undefined = undefined;
   protected readonly table: SessionTable;
   /** The current connection's protocol state; a new connection gets a new stream. */
   protected stream: ProtocolStream | undefined = undefined;
@@ -71,7 +86,6 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
 
   /** @internal Sessions are made by servers and `connect()`, not by applications. */
   constructor(table: SessionTable, state: SessionState, protocol: WireProtocol, role: Role) {
-    super();
     this.table = table;
     this.state = state;
     this.protocol = protocol;
@@ -82,7 +96,7 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
    * Listeners run through the endpoint's guard: one that throws (or rejects)
    * is reported to `onError`, and the listeners after it still run.
    */
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
+  emit(event: string | symbol, ...args: unknown[]): boolean {
     return this.table.guard.emit(this, event, this, args);
   }
 
@@ -250,3 +264,6 @@ export class Session<Data extends object = Record<string, any>> extends EventEmi
     this.table.onClose(this, reason, error);
   }
 }
+
+// The EventEmitter methods, without its constructor (see the comment above the class).
+Object.setPrototypeOf(Session.prototype, EventEmitter.prototype);
