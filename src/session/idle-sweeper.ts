@@ -1,4 +1,4 @@
-import { IdleList } from './idle-list';
+import { idleClockMs, IdleList } from './idle-list';
 import type { Session } from './session';
 
 /**
@@ -20,7 +20,7 @@ export class IdleSweeper {
     this.timer.unref();
   }
 
-  /** A sign of life at `nowMs`: the session starts a new quiet period, with no sign asked for. */
+  /** A sign of life at `nowMs` ({@link idleClockMs}): the session starts a new quiet period, with no sign asked for. */
   touch(session: Session, nowMs: number): void {
     session.askedForLife = false;
     this.list.touch(session, nowMs);
@@ -35,7 +35,7 @@ export class IdleSweeper {
   }
 
   private readonly sweep = (): void => {
-    const now = Date.now();
+    const now = idleClockMs();
     for (const session of this.list.sweep(now - this.quietMs)) {
       if (!session.askedForLife && session.askForLife()) {
         this.list.touch(session, now);

@@ -2,6 +2,7 @@ import type { Backend, BackendEvent, BackendSelection, Listening, ListenOptions,
 import type { CloseReason, ProtocolName, WireProtocol } from '../protocol';
 import type { ReconnectPolicy } from './backoff';
 import type { Guard } from './guard';
+import { idleClockMs } from './idle-list';
 import { IdleSweeper } from './idle-sweeper';
 import { InboundSession } from './inbound-session';
 import { OutboundSession } from './outbound-session';
@@ -140,7 +141,7 @@ export class SessionTable {
 
   /** @internal A sign of life that carried no packet (a pong): the session is not idle. */
   touch(session: Session): void {
-    if (session.state !== 'closing' && session.state !== 'closed') session.idle?.touch(session, Date.now());
+    if (session.state !== 'closing' && session.state !== 'closed') session.idle?.touch(session, idleClockMs());
   }
 
   /**
@@ -210,7 +211,7 @@ export class SessionTable {
 
   private readonly onEvents = (batch: readonly BackendEvent[]): void => {
     // One clock read per batch is precise enough for idle timeouts.
-    const now = this.sweepers.size > 0 || this.idleTimeoutMs > 0 ? Date.now() : 0;
+    const now = this.sweepers.size > 0 || this.idleTimeoutMs > 0 ? idleClockMs() : 0;
     for (const event of batch) {
       switch (event.type) {
         case 'accept': {
