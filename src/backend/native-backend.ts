@@ -32,8 +32,23 @@ function acquireLoop(addon: Addon, kind: BackendKind): NativeLoop {
   return loop;
 }
 
+/**
+ * The text of recent IPv4 peer addresses, in a small direct-mapped cache:
+ * connections from one address (a load balancer, a proxy, a NAT, loopback)
+ * share one string where each would hold its own copy (32 bytes apiece).
+ */
+const ADDRESS_CACHE_SLOTS = 256;
+const cachedAddresses = new Uint32Array(ADDRESS_CACHE_SLOTS);
+const cachedTexts: (string | undefined)[] = new Array<string | undefined>(ADDRESS_CACHE_SLOTS).fill(undefined);
+
 function ipv4Text(address: number): string {
-  return `${(address >>> 24) & 255}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`;
+  const slot = (address ^ (address >>> 8) ^ (address >>> 16) ^ (address >>> 24)) & (ADDRESS_CACHE_SLOTS - 1);
+  const cached = cachedTexts[slot];
+  if (cached !== undefined && cachedAddresses[slot] === address >>> 0) return cached;
+  const text = `${(address >>> 24) & 255}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`;
+  cachedAddresses[slot] = address;
+  cachedTexts[slot] = text;
+  return text;
 }
 
 function numericHost(host: string | undefined): string {
