@@ -78,12 +78,16 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
   private readonly endpoint;
   private readonly roomRegistry: RoomRegistry<Room<Data>>;
   private closing: Promise<void> | undefined;
+  /** False once `close()`'s readiness grace is over: a session accepted after that is closed at once. */
+  private accepting = true;
+  /** While `close()`'s readiness grace runs: ends it now. */
+  private endGrace: (() => void) | undefined;
 
   constructor(options: ServerOptions = {}) {
     super();
     this.endpoint = createEndpoint(options, {
       onAccept: (session) => {
-        if (this.closing !== undefined) session.close('shutdown');
+        if (!this.accepting) session.close('shutdown');
         // The session layer does not know the application's Data type; the server does.
         else this.emit('session', session as InboundSession<Data>);
       },
@@ -193,17 +197,38 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
   }
 
   /**
-   * Stops accepting, gives queued packets up to `drainMs` (default 5000) to
-   * reach their peers, closes every session with reason `shutdown`, and
-   * releases the backend. Calling it again returns the same promise.
+   * Turns `/readyz` to 503 at once; after `readyGraceMs` (default 0) stops
+   * accepting, gives queued packets up to `drainMs` (default 5000) to reach
+   * their peers, closes every session with reason `shutdown`, and releases
+   * the backend. During the grace the server goes on accepting and serving
+   * (`listen` is refused): a load balancer that has not yet seen the 503
+   * still sends players, and they get in instead of being refused. Calling
+   * it again returns the same promise, and ends a grace still running (a
+   * second SIGTERM: hurry).
    */
-  close(options: { drainMs?: number } = {}): Promise<void> {
-    if (this.closing === undefined) {
-      const table = this.endpoint.table;
-      table.stopListening();
-      this.closing = table.closeAll('shutdown', options.drainMs ?? 5000).then(() => table.shutdown());
-    }
+  close(options: { drainMs?: number; readyGraceMs?: number } = {}): Promise<void> {
+    if (this.closing === undefined) this.closing = this.closeAfterGrace(options.readyGraceMs ?? 0, options.drainMs ?? 5000);
+    else this.endGrace?.();
     return this.closing;
+  }
+
+  private async closeAfterGrace(graceMs: number, drainMs: number): Promise<void> {
+    if (graceMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.endGrace = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.endGrace = undefined;
+    }
+    // Without a grace, all of this runs inside close() itself: nothing is accepted once it returns.
+    this.accepting = false;
+    const table = this.endpoint.table;
+    table.stopListening();
+    await table.closeAll('shutdown', drainMs);
+    await table.shutdown();
   }
 }
 

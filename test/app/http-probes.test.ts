@@ -32,7 +32,8 @@ describe.each(backends)('health and readiness probes on %s', (backend) => {
 
   afterEach(async () => {
     for (const socket of sockets.splice(0)) socket.destroy();
-    await (closing ?? server?.close({ drainMs: 100 }));
+    // A close already begun is the same promise (and its readiness grace, if any, ends now).
+    await server?.close({ drainMs: 100 });
     server = undefined;
     closing = undefined;
   });
@@ -71,6 +72,37 @@ describe.each(backends)('health and readiness probes on %s', (backend) => {
     expect(server!.sessions.size).toBe(1);
     for (const socket of sockets) socket.destroy();
     await closing;
+  });
+
+  it('with readyGraceMs, answers /readyz 503 and goes on accepting and serving until a second close() ends the grace', async () => {
+    const port = await start();
+    const framed = await server!.listen({ host: '127.0.0.1', port: 0 });
+    const opened: string[] = [];
+    server!.on('session', (session) => opened.push(session.protocol.name));
+
+    closing = server!.close({ readyGraceMs: 600_000, drainMs: 5_000 });
+    // Connections made after close() began are accepted and served: a balancer still sending players loses none.
+    const late = await dial(port);
+    const [ready, health] = await ask(late, ['GET', '/readyz'], ['GET', '/healthz']);
+    expect([ready.status, ready.body.toString()]).toEqual([503, 'closing\n']);
+    expect(health.status).toBe(200);
+    const player = net.connect({ host: '127.0.0.1', port: framed.port });
+    player.on('error', () => undefined);
+    sockets.push(player);
+    await waitFor(() => opened.length === 1, 'the player who arrived during the grace, announced');
+    expect(opened).toEqual(['framed']);
+    expect(server!.sessions.size).toBe(1);
+    await expect(server!.listen({ host: '127.0.0.1', port: 0 })).rejects.toThrow('server is closed');
+
+    // The second call is the same close, with its grace cut short.
+    expect(server!.close()).toBe(closing);
+    await closing;
+    const refused = await new Promise<string>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => resolve('connected'));
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      sockets.push(socket);
+    });
+    expect(refused).toBe('ECONNREFUSED');
   });
 
   it('leaves a probe path to the application when it routes that path itself, and runs probes through middleware', async () => {
