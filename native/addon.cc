@@ -135,9 +135,11 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
  private:
   // Plain Node-API calls, each status checked, rather than node-addon-api's
   // wrappers: in a worker thread being terminated every call into JS fails,
-  // and the wrappers answer a failure by building an Error, which fails too
-  // and aborts the whole process. Here the batch is dropped instead: the
-  // thread is going away, and its connections with it.
+  // and the wrappers answer a failure by throwing an Error, which cannot be
+  // thrown either (NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS, in CMakeLists.txt,
+  // keeps that from aborting the process in the methods below). Here the
+  // batch is dropped instead: the thread is going away, and its connections
+  // with it.
   static void Deliver(void* context, uint32_t count, const uint8_t* data, size_t length) {
     auto* self = static_cast<Reactor*>(context);
     napi_env env = self->Env();
