@@ -22,6 +22,8 @@
 #include <cstring>
 #include <vector>
 
+#include "block_cache.h"
+
 namespace ringport {
 
 // A chunk's allocation, header included: 16 KiB carries a tick's packets for
@@ -35,7 +37,14 @@ constexpr uint32_t SEND_FIRST_SLICES = 4;
 // Drained first-size slice arrays kept for reuse: 64 KiB, a busy tick's worth.
 constexpr size_t SEND_FREE_SLICE_ARRAYS = 1024;
 
-struct send_slice;
+struct send_block;
+
+// A run of bytes in a block: what a queue holds, in order.
+struct send_slice {
+  send_block* block;
+  uint32_t offset;
+  uint32_t length;
+};
 
 struct send_block {
   uint32_t refs;
@@ -53,22 +62,13 @@ class send_memory {
   send_memory() = default;
   send_memory(const send_memory&) = delete;
   send_memory& operator=(const send_memory&) = delete;
-  ~send_memory() {
-    for (send_block* chunk : free_) std::free(chunk);
-    for (send_slice* slices : free_slices_) std::free(slices);
-  }
 
   // An empty chunk, or nullptr when memory runs out.
   send_block* chunk() {
-    send_block* block;
-    if (!free_.empty()) {
-      block = free_.back();
-      free_.pop_back();
-    } else {
-      block = static_cast<send_block*>(std::malloc(SEND_CHUNK_BYTES));
-      if (block == nullptr) return nullptr;
-      bytes_ += SEND_CHUNK_BYTES;
-    }
+    bool fresh = !chunks_.has_spare();
+    send_block* block = chunks_.take();
+    if (block == nullptr) return nullptr;
+    if (fresh) bytes_ += SEND_CHUNK_BYTES;
     *block = send_block{1, SEND_CHUNK_DATA, 0, false};
     return block;
   }
@@ -86,43 +86,27 @@ class send_memory {
 
   void unref(send_block* block) {
     if (--block->refs > 0) return;
-    if (!block->shared && free_.size() < SEND_FREE_CHUNKS) {
-      free_.push_back(block);
-      return;
+    if (block->shared) {
+      bytes_ -= sizeof(send_block) + block->size;
+      std::free(block);
+    } else if (!chunks_.give(block)) {
+      bytes_ -= SEND_CHUNK_BYTES;
     }
-    bytes_ -= block->shared ? sizeof(send_block) + block->size : SEND_CHUNK_BYTES;
-    std::free(block);
   }
 
   // Bytes allocated for sends: chunks in use and free, and shared blocks.
   uint64_t bytes() const { return bytes_; }
 
   // A slice array of SEND_FIRST_SLICES, or nullptr when memory runs out.
-  inline send_slice* first_slices();
+  send_slice* first_slices() { return first_slices_.take(); }
   // Takes back a drained queue's first-size slice array.
-  void give_back(send_slice* slices) {
-    if (free_slices_.size() < SEND_FREE_SLICE_ARRAYS) free_slices_.push_back(slices);
-    else std::free(slices);
-  }
+  void give_back(send_slice* slices) { first_slices_.give(slices); }
 
  private:
-  std::vector<send_block*> free_;
-  std::vector<send_slice*> free_slices_;
+  block_cache<send_block, SEND_CHUNK_BYTES, SEND_FREE_CHUNKS> chunks_;
+  block_cache<send_slice, SEND_FIRST_SLICES * sizeof(send_slice), SEND_FREE_SLICE_ARRAYS> first_slices_;
   uint64_t bytes_ = 0;
 };
-
-struct send_slice {
-  send_block* block;
-  uint32_t offset;
-  uint32_t length;
-};
-
-send_slice* send_memory::first_slices() {
-  if (free_slices_.empty()) return static_cast<send_slice*>(std::malloc(SEND_FIRST_SLICES * sizeof(send_slice)));
-  send_slice* slices = free_slices_.back();
-  free_slices_.pop_back();
-  return slices;
-}
 
 // A FIFO of slices for one connection. It owns no storage while empty, so an
 // idle connection costs nothing here.
@@ -212,14 +196,8 @@ class send_queue {
 
   void clear(send_memory& memory) {
     for (uint32_t i = head_; i < tail_; i++) memory.unref(slices_[i].block);
-    if (chunk_ != nullptr) memory.unref(chunk_);
-    chunk_ = nullptr;
     bytes_ = 0;
-    head_ = tail_ = 0;
-    if (cap_ == SEND_FIRST_SLICES) memory.give_back(slices_);
-    else std::free(slices_);
-    slices_ = nullptr;
-    cap_ = 0;
+    _release(memory, false);
   }
 
  private:
@@ -255,16 +233,20 @@ class send_queue {
   // of any connection takes it without an allocation) and large storage (a
   // burst should not pin memory). A middle-sized array stays: its
   // connection is a busy one.
-  void _reset(send_memory& memory) {
+  void _reset(send_memory& memory) { _release(memory, true); }
+
+  // Gives back the chunk and the slice array; `keep_busy` keeps a
+  // middle-sized array (see _reset). The queue holds no slices afterwards.
+  void _release(send_memory& memory, bool keep_busy) {
     if (chunk_ != nullptr) memory.unref(chunk_);
     chunk_ = nullptr;
     head_ = tail_ = 0;
     if (cap_ == SEND_FIRST_SLICES) {
       memory.give_back(slices_);
-    } else if (cap_ > 64) {
-      std::free(slices_);
-    } else {
+    } else if (keep_busy && cap_ > 0 && cap_ <= 64) {
       return;
+    } else {
+      std::free(slices_);
     }
     slices_ = nullptr;
     cap_ = 0;

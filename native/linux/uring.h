@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "../block_cache.h"
 #include "../core.h"
 #include "buf_pool.h"
 
@@ -74,9 +75,6 @@ struct uring_completion {
 
 struct uring_reactor : reactor {
   uring_reactor(uv_loop_t* loop, const reactor_options& options, const reactor_shared& shared);
-  ~uring_reactor() {
-    for (uring_send* spare : spare_sends) std::free(spare);
-  }
 
   uv_poll_t poll = {};         // the ring's eventfd
   uv_timer_t pool_timer = {};  // runs only while the receive buffer pool is grown
@@ -91,7 +89,7 @@ struct uring_reactor : reactor {
   // begun closing meanwhile.
   std::vector<uint64_t> unissued;
   // uring_send blocks of finished sends, for the next ones (at most URING_SPARE_SENDS).
-  std::vector<uring_send*> spare_sends;
+  block_cache<uring_send, sizeof(uring_send), URING_SPARE_SENDS> spare_sends;
 };
 
 extern const mechanism uring_mechanism;

@@ -21,20 +21,13 @@ void start_recv(reactor* r, uint32_t slot, conn& c) {
 
 // A connection's send block while its send is in flight (see uring_send).
 uring_send* take_send(uring_reactor* u, uring_conn& x) {
-  if (x.send != nullptr) return x.send;
-  if (!u->spare_sends.empty()) {
-    x.send = u->spare_sends.back();
-    u->spare_sends.pop_back();
-  } else {
-    x.send = static_cast<uring_send*>(std::malloc(sizeof(uring_send)));
-  }
+  if (x.send == nullptr) x.send = u->spare_sends.take();
   return x.send;
 }
 
 void give_back_send(uring_reactor* u, uring_conn& x) {
   if (x.send == nullptr) return;
-  if (u->spare_sends.size() < URING_SPARE_SENDS) u->spare_sends.push_back(x.send);
-  else std::free(x.send);
+  u->spare_sends.give(x.send);
   x.send = nullptr;
 }
 
