@@ -78,8 +78,6 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
   private readonly endpoint;
   private readonly roomRegistry: RoomRegistry<Room<Data>>;
   private closing: Promise<void> | undefined;
-  /** False once `close()`'s readiness grace is over: a session accepted after that is closed at once. */
-  private accepting = true;
   /** While `close()`'s readiness grace runs: ends it now. */
   private endGrace: (() => void) | undefined;
 
@@ -212,6 +210,11 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
     return this.closing;
   }
 
+  /** False once `close()`'s readiness grace is over: a session accepted after that is closed at once. */
+  private get accepting(): boolean {
+    return this.closing === undefined || this.endGrace !== undefined;
+  }
+
   private async closeAfterGrace(graceMs: number, drainMs: number): Promise<void> {
     if (graceMs > 0) {
       await new Promise<void>((resolve) => {
@@ -224,7 +227,6 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
       this.endGrace = undefined;
     }
     // Without a grace, all of this runs inside close() itself: nothing is accepted once it returns.
-    this.accepting = false;
     const table = this.endpoint.table;
     table.stopListening();
     await table.closeAll('shutdown', drainMs);
