@@ -16,7 +16,7 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan
 export RINGPORT_EXPECT_BACKENDS=uring,epoll,net
 
 status=0
-npx jest --runInBand test/transport test/session test/app test/backend || status=$?
+npx jest --maxWorkers=2 test/transport test/session test/app test/backend || status=$?
 unset LD_PRELOAD
 if compgen -G "$reports/*" > /dev/null; then
   echo "sanitizer reports:"
