@@ -16,6 +16,7 @@ export type { UpgradeRequest, UpgradeResult, WebSocketListenOptions, WebSocketCo
 export { HttpRequest } from './http/http-request';
 export { HttpResponse } from './http/http-response';
 export type { HttpResult } from './http/http-response';
+export type { HttpStreamOptions, HttpStreamSource } from './http/stream-body';
 export { HttpRoutes } from './http/http-routes';
 export type { HttpHandler, HttpMiddleware } from './http/http-routes';
 export type { HttpListenOptions } from './http/http-listener';

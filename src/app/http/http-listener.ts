@@ -40,5 +40,6 @@ export function httpListener<Data extends object>(
     maxHeadBytes: MAX_HEAD_BYTES,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     upgrades,
+    maxQueueBytes: routes.maxQueueBytes,
   });
 }

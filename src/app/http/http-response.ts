@@ -1,4 +1,6 @@
+import { ErrorCodes, RingportError } from '../../errors';
 import type { HttpAnswer } from '../../protocol';
+import { StreamBody, type HttpStreamOptions, type HttpStreamSource } from './stream-body';
 
 /** What a route handler may return: text, bytes, a value sent as JSON, or nothing (the `res` it was given says). */
 export type HttpResult = string | Buffer | Uint8Array | object | number | boolean | null | undefined;
@@ -12,8 +14,8 @@ export type HttpResult = string | Buffer | Uint8Array | object | number | boolea
 export class HttpResponse {
   statusCode = 200;
   readonly headers: Array<[string, string]> = [];
-  /** @internal What was sent, once `send` (or a returned value) has decided it. */
-  body: Buffer | string | undefined = undefined;
+  /** @internal What was sent, once `send` or `stream` (or a returned value) has decided it. */
+  body: Buffer | string | StreamBody | undefined = undefined;
   /** @internal */
   sent = false;
 
@@ -37,6 +39,8 @@ export class HttpResponse {
 
   /** Sends `body`: a string as text, bytes as they are, anything else as JSON. */
   send(body: HttpResult): this {
+    if (isStreamLike(body)) throw new TypeError('a stream is sent with res.stream(source, { length }), not send() or a returned value');
+    this.discard();
     this.sent = true;
     if (body === undefined) {
       this.body = undefined;
@@ -53,8 +57,44 @@ export class HttpResponse {
     return this;
   }
 
+  /**
+   * Sends a body read from `source` as the connection takes it: a
+   * `Readable` (`fs.createReadStream(file)`) or an async iterable of
+   * Buffers or strings. With `length` the response has Content-Length (and
+   * a source that yields more or fewer bytes closes the connection);
+   * without, HTTP/1.1 gets it chunked and HTTP/1.0 up to the end of the
+   * connection. The head goes out with the first piece: a source that
+   * fails before yielding one is a 500, one that fails later closes the
+   * connection; both are faults (`onError`, source `http`). A HEAD request
+   * gets the head only. The source is destroyed in every outcome, the
+   * connection closing mid-body included. A piece is queued as it is:
+   * do not change a Buffer once it has been yielded.
+   */
+  stream(source: HttpStreamSource, options: HttpStreamOptions = {}): this {
+    const { length } = options;
+    if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
+      throw new RingportError(ErrorCodes.INVALID_ARGUMENT, `res.stream: length must be a whole number of bytes, got ${length}`);
+    }
+    this.discard();
+    if (!this.has('content-type')) this.header('Content-Type', 'application/octet-stream');
+    this.sent = true;
+    this.body = new StreamBody(source, length);
+    return this;
+  }
+
+  /** @internal A streamed body that will not be sent (replaced, or the handler failed) releases its source. */
+  discard(): void {
+    if (this.body instanceof StreamBody) this.body.close();
+    this.body = undefined;
+  }
+
   /** @internal */
   answer(): HttpAnswer {
     return { status: this.statusCode, headers: this.headers, body: this.body };
   }
+}
+
+/** A value that must go through `res.stream`: JSON of it would be the stream object's fields. */
+function isStreamLike(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !(value instanceof Uint8Array) && Symbol.asyncIterator in value;
 }

@@ -4,9 +4,13 @@ import type { Guard } from '../../session';
 import { HttpRequest } from './http-request';
 import { HttpResponse, type HttpResult } from './http-response';
 import { StaticFiles, type StaticOptions } from './static-files';
+import { StreamBody } from './stream-body';
 
-/** Handles one request: returns what to send (see `HttpResult`), or builds it on `res`. */
-export type HttpHandler = (req: HttpRequest, res: HttpResponse) => HttpResult | Promise<HttpResult>;
+/**
+ * Handles one request: returns what to send (see `HttpResult`), or builds
+ * it on `res` and returns nothing (or `res` itself: `return res.stream(file)`).
+ */
+export type HttpHandler = (req: HttpRequest, res: HttpResponse) => HttpResult | void | Promise<HttpResult | void>;
 
 /** Koa-style HTTP middleware: work, `await next()` for the rest of the chain (and the handler), more work. */
 export type HttpMiddleware = (req: HttpRequest, res: HttpResponse, next: () => Promise<void>) => void | Promise<void>;
@@ -28,7 +32,7 @@ function segmentsOf(path: string): string[] {
   return parts;
 }
 
-function isThenable(value: unknown): value is Promise<HttpResult> {
+function isThenable(value: unknown): value is Promise<HttpResult | void> {
   return typeof (value as Promise<unknown> | undefined)?.then === 'function';
 }
 
@@ -47,10 +51,10 @@ export class HttpRoutes {
   private readonly builtIns = new Map<string, HttpHandler>();
   private readonly routedPaths = new Set<string>();
 
-  /** @internal `maxAnswerBytes`: the send queue's limit, which a static file must fit. */
+  /** @internal `maxQueueBytes`: the send queue's limit; a static file larger than fits in it (or than 256 KiB) is streamed. */
   constructor(
     private readonly guard: Guard,
-    private readonly maxAnswerBytes = Infinity,
+    readonly maxQueueBytes = Infinity,
   ) {}
 
   get(path: string, handler: HttpHandler): this {
@@ -82,7 +86,7 @@ export class HttpRoutes {
    * counts gzip runs (one per file version, whatever the requests).
    */
   static(prefix: string, dir: string, options: StaticOptions = {}): StaticFiles {
-    const files = new StaticFiles(dir, options, this.maxAnswerBytes);
+    const files = new StaticFiles(dir, options, this.maxQueueBytes);
     this.add('GET', `${prefix.replace(/\/+$/, '')}/*`, files.handle);
     return files;
   }
@@ -135,23 +139,35 @@ export class HttpRoutes {
     const handler = this.builtInFor(req) ?? route?.handler ?? this.notFound(req);
     if (this.middleware.length === 0) {
       // The common case: no middleware, so a synchronous handler is answered without a promise.
-      let result: HttpResult | Promise<HttpResult>;
       try {
-        result = handler(req, res);
+        const result = handler(req, res);
+        if (!isThenable(result)) {
+          finish(res, result);
+          return this.answerOf(req, res);
+        }
+        return result
+          .then((value: HttpResult | void) => {
+            finish(res, value);
+            return this.answerOf(req, res);
+          })
+          .then(undefined, (error: unknown) => this.failed(error, req, res));
       } catch (error) {
-        return this.failed(error, req);
+        return this.failed(error, req, res);
       }
-      if (!isThenable(result)) return finish(res, result);
-      return result.then(
-        (value: HttpResult) => finish(res, value),
-        (error: unknown) => this.failed(error, req),
-      );
     }
     return this.runChain(req, res, handler).then(
-      () => res.answer(),
-      (error: unknown) => this.failed(error, req),
+      () => this.answerOf(req, res),
+      (error: unknown) => this.failed(error, req, res),
     );
   };
+
+  /** What `res` holds, with a streamed body's failures reported as faults of this request. */
+  private answerOf(req: HttpRequest, res: HttpResponse): HttpAnswer {
+    if (res.body instanceof StreamBody) {
+      res.body.onFault = (error) => this.guard.fault(error, { source: 'http', session: undefined, event: `${req.method} ${req.path}` });
+    }
+    return res.answer();
+  }
 
   private async runChain(req: HttpRequest, res: HttpResponse, handler: HttpHandler): Promise<void> {
     let called = -1;
@@ -205,7 +221,9 @@ export class HttpRoutes {
     };
   }
 
-  private failed(error: unknown, req: HttpRequest): HttpAnswer {
+  private failed(error: unknown, req: HttpRequest, res: HttpResponse): HttpAnswer {
+    // A stream the handler set up before it failed is not sent: its source is released.
+    res.discard();
     if (error instanceof RingportError && error.code === ErrorCodes.DECODE) return plain(400, `${error.message}\n`);
     this.guard.fault(error, { source: 'http', session: undefined, event: `${req.method} ${req.path}` });
     return plain(500, 'internal server error\n');
@@ -229,8 +247,10 @@ function matchSegments(route: Route, segments: string[]): Record<string, string>
   return params ?? {};
 }
 
-/** What `res` holds once a handler returned `value`. */
-function finish(res: HttpResponse, value: HttpResult): HttpAnswer {
+/** Settles `res` once a handler returned `value`. */
+function finish(res: HttpResponse, result: HttpResult | void): void {
+  // `return res.send(x)` and `return res.stream(s)` return the response itself: what it holds is the answer.
+  const value = result === res ? undefined : result;
   if (value !== undefined || !res.sent) {
     if (value instanceof PlainResult) {
       res.status(value.status);
@@ -242,7 +262,6 @@ function finish(res: HttpResponse, value: HttpResult): HttpAnswer {
       res.status(res.statusCode === 200 ? 204 : res.statusCode);
     }
   }
-  return res.answer();
 }
 
 class PlainResult {

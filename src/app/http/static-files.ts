@@ -1,6 +1,5 @@
-import { promises as fs, type BigIntStats } from 'node:fs';
+import { createReadStream, promises as fs, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
-import { ErrorCodes, RingportError } from '../../errors';
 import { parseRange, type ByteRange } from './byte-range';
 import { acceptsGzip, ifRangeHolds, noneMatchHits, unmodifiedSince } from './conditional';
 import { contentTypeOf, isCompressible } from './content-types';
@@ -22,6 +21,12 @@ export interface StaticOptions {
 
 /** Kept bytes over every file of one `static` mount: the web client of a game, with room to spare. */
 const CACHE_BYTES = 32 * 1024 * 1024;
+/**
+ * Answers up to this size go to the connection's queue whole, from the
+ * cache (which keeps files this small) and gzipped where that pays; larger
+ * ones stream from disk as the connection drains.
+ */
+const WHOLE_ANSWER_BYTES = 256 * 1024;
 /** Room for a response's head beside its body in the connection's send queue. */
 const HEAD_ROOM_BYTES = 1024;
 const EMPTY = Buffer.alloc(0);
@@ -47,6 +52,10 @@ interface Found {
  * compressible type goes gzipped to a client that accepts it, with `Vary:
  * Accept-Encoding`; ranges always go as the file is. Files are read
  * asynchronously, and the cache keeps small files and every gzipped form.
+ * An answer over 256 KiB (or over what the connection may queue) streams
+ * from disk with `fs.createReadStream`, reading only the range asked for,
+ * as the connection drains: a slow reader holds a piece of the file, never
+ * all of it.
  */
 export class StaticFiles {
   private readonly dir: string;
@@ -54,14 +63,14 @@ export class StaticFiles {
   private readonly cache = new FileCache(CACHE_BYTES);
   private rootPath: Promise<string> | undefined;
 
-  /** @internal Made by `server.http.static`; `maxAnswerBytes` is the send queue's limit. */
-  constructor(
-    dir: string,
-    options: StaticOptions,
-    private readonly maxAnswerBytes: number,
-  ) {
+  /** Answers over this many bytes are streamed rather than queued whole. */
+  private readonly wholeBytes: number;
+
+  /** @internal Made by `server.http.static`; `maxQueueBytes` is the send queue's limit. */
+  constructor(dir: string, options: StaticOptions, maxQueueBytes: number) {
     this.dir = path.resolve(dir);
     this.cacheControl = options.cacheControl ?? 'no-cache';
+    this.wholeBytes = Math.max(0, Math.min(WHOLE_ANSWER_BYTES, maxQueueBytes - HEAD_ROOM_BYTES));
   }
 
   /** How many times a file has been gzipped: once per version of each compressible file, not once per request. */
@@ -109,9 +118,12 @@ export class StaticFiles {
       rangeHeader === undefined || (headers['if-range'] !== undefined && !ifRangeHolds(headers['if-range'], etag, lastModified))
         ? 'whole'
         : parseRange(rangeHeader, size);
-    // Ranges are of the file's own bytes; only a whole answer may be gzipped.
+    // Ranges are of the file's own bytes; only a whole answer may be gzipped. A file too large to answer
+    // whole goes identity, even when compressible: gzip would need it all in memory to be cached, or a
+    // compressor per request, whose output has no length to send ahead and no ETag of its own.
+    const streamed = size > this.wholeBytes;
     const gzipped =
-      range === 'whole' && compressible && acceptsGzip(headers['accept-encoding'])
+      range === 'whole' && !streamed && compressible && acceptsGzip(headers['accept-encoding'])
         ? await this.cache.gzipped(file.path, version, size, read)
         : null;
     const tag = gzipped === null ? etag : `"${version}-gz"`;
@@ -131,7 +143,11 @@ export class StaticFiles {
     // HEAD answers with the same fields and reads nothing it would not send.
     const omitBody = req.method === 'HEAD';
     if (range !== 'whole') {
-      const length = this.fits(range.end - range.start + 1, req);
+      const length = range.end - range.start + 1;
+      if (length > this.wholeBytes) {
+        res.status(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+        return streamFile(res, file.path, range, omitBody);
+      }
       const part = omitBody ? undefined : await readRange(file.path, range);
       // A file that shrank since its stat may no longer hold the range.
       if (part?.length === 0) return unsatisfiable(res, size);
@@ -141,24 +157,11 @@ export class StaticFiles {
     }
     if (gzipped !== null) {
       res.header('Content-Encoding', 'gzip');
-      return body(res, omitBody ? undefined : gzipped, this.fits(gzipped.length, req));
+      return body(res, omitBody ? undefined : gzipped, gzipped.length);
     }
-    this.fits(size, req);
+    if (streamed) return streamFile(res, file.path, { start: 0, end: size - 1 }, omitBody);
     const whole = omitBody ? undefined : await this.cache.contents(file.path, version, size, read);
     return body(res, whole, whole?.length ?? size);
-  }
-
-  /**
-   * An answer goes to the connection's send queue whole: one larger than
-   * the queue's limit would close the connection (`backpressure`) with
-   * nothing said. This says why, to `onError`, and the client gets 500.
-   */
-  private fits(length: number, req: HttpRequest): number {
-    if (length + HEAD_ROOM_BYTES <= this.maxAnswerBytes) return length;
-    throw new RingportError(
-      ErrorCodes.INVALID_ARGUMENT,
-      `${req.path}: ${length} bytes are over what a connection may queue (limits.maxQueueBytes ${this.maxAnswerBytes}): raise the limit, or ask for ranges`,
-    );
   }
 
   /** The directory's real path, found once; a directory that is not there (yet) is looked for again next time. */
@@ -202,6 +205,20 @@ async function readRange(file: string, range: ByteRange): Promise<Buffer> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Streams `range` of the file from disk, or, answering HEAD, sends its
+ * length alone and opens nothing. The read ends at the range's end
+ * whatever the file has become since its stat: one that grew sends the
+ * length promised, one that shrank falls short of it, which closes the
+ * connection (see `res.stream`).
+ */
+function streamFile(res: HttpResponse, file: string, range: ByteRange, omitBody: boolean): HttpResult {
+  const length = range.end - range.start + 1;
+  if (omitBody) return body(res, undefined, length);
+  res.stream(createReadStream(file, { start: range.start, end: range.end }), { length });
+  return undefined;
 }
 
 /** Sends `bytes` (or, answering HEAD, nothing) with the Content-Length of what GET sends. */

@@ -1,6 +1,7 @@
 import type { CloseReason } from '../close-reason';
 import type { ProtocolStream, Role, StreamPeer, WireProtocol } from '../protocol';
 import type { WebSocketProtocol } from '../websocket/websocket-protocol';
+import { BodyWriter, type BodyFraming, type HttpBodySource } from './body-writer';
 import { ChunkedBody } from './chunked';
 import { hasToken, HeadError, parseRequestHead, statusText, type HeaderFields, type RequestHead } from './request-head';
 
@@ -16,11 +17,16 @@ export interface HttpExchange {
   readonly remotePort: number;
 }
 
-/** A response, as the routes produce it; the protocol adds the framing fields. */
+/**
+ * A response, as the routes produce it; the protocol adds the framing
+ * fields. A body is whole (bytes, text) or streamed (`HttpBodySource`),
+ * which the protocol writes as the connection drains, and closes in every
+ * outcome.
+ */
 export interface HttpAnswer {
   readonly status: number;
   readonly headers?: ReadonlyArray<readonly [string, string]>;
-  readonly body?: Buffer | string;
+  readonly body?: Buffer | string | HttpBodySource;
 }
 
 /** Answers one request. It never throws or rejects: the routes run application code through the guard. */
@@ -40,6 +46,13 @@ export interface HttpProtocolOptions {
   readonly requestTimeoutMs: number;
   /** WebSocket upgrades accepted on this listener, by path. */
   readonly upgrades: ReadonlyMap<string, WebSocketProtocol>;
+  /**
+   * The connection's queue limit (`limits.maxQueueBytes`). A streamed body
+   * goes out in pieces of at most a quarter of it (64 KiB at most), each
+   * written only while the queue is under its high-water mark, so the queue
+   * never passes the high-water mark plus one piece.
+   */
+  readonly maxQueueBytes: number;
 }
 
 /** RFC 9110's methods; anything else is 501 (section 9.1 lets a server refuse a method it does not know). */
@@ -47,6 +60,18 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+/** The largest piece of a streamed body written at once: what fs.createReadStream reads at a time. */
+const MAX_PIECE_BYTES = 64 * 1024;
+const SERVER_ERROR: HttpAnswer = { status: 500, headers: [['Content-Type', 'text/plain; charset=utf-8']], body: 'internal server error\n' };
+
+function isStreamed(body: HttpAnswer['body']): body is HttpBodySource {
+  return body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body);
+}
+
+/** 1xx, 204 and 304 carry no body and no length (RFC 9110 sections 8.6, 15.3.5, 15.4.5). */
+function isBodiless(status: number): boolean {
+  return status < 200 || status === 204 || status === 304;
+}
 
 const statusLines = new Map<number, string>();
 /** `HTTP/1.1 200 OK\r\n`, made once per status. */
@@ -74,7 +99,8 @@ function date(): string {
 /**
  * HTTP/1.1 (RFC 9112) over a connection: keep-alive, pipelining (requests
  * are answered one at a time, in order, while later ones wait in the
- * buffer), Content-Length and chunked bodies, HTTP/1.0. Every limit has its
+ * buffer, behind a streamed body until it is all queued), Content-Length
+ * and chunked bodies both ways, HTTP/1.0. Every limit has its
  * status: 431, 413, 400, 408, 501. A request that could be read two ways
  * (Content-Length with Transfer-Encoding, differing Content-Lengths) is 400,
  * never guessed at: that ambiguity is how requests are smuggled past a
@@ -120,6 +146,8 @@ class HttpStream implements ProtocolStream {
   private blocked = false;
   /** Inside `pump`: an answer given at once lets the loop read on, rather than recursing per request. */
   private pumping = false;
+  /** The streamed body being written, if any: the request it answers is still being answered. */
+  private writer: BodyWriter | undefined;
 
   constructor(
     private readonly options: HttpProtocolOptions,
@@ -265,8 +293,26 @@ class HttpStream implements ProtocolStream {
   }
 
   private answered(head: RequestHead, answer: HttpAnswer): void {
-    if (this.state !== ANSWERING) return;
+    const body = answer.body;
+    if (this.state !== ANSWERING) {
+      // The connection went while the handler ran: a streamed body is released unread.
+      if (isStreamed(body)) body.close();
+      return;
+    }
+    if (isStreamed(body)) {
+      if (head.method !== 'HEAD' && !isBodiless(answer.status)) {
+        this.stream(answer, body);
+        return;
+      }
+      // HEAD gets the head GET would get (its length, or chunked), and the source is never read.
+      body.close();
+    }
     this.write(head.method === 'HEAD', answer, this.persistent);
+    this.next();
+  }
+
+  /** The answer is all queued: the next request, or the end of the connection. */
+  private next(): void {
     this.peer.activity();
     if (!this.persistent) {
       this.state = DONE;
@@ -283,29 +329,98 @@ class HttpStream implements ProtocolStream {
     }
   }
 
-  /** The answers queued for the peer fell back to the low-water mark: read on. */
+  /**
+   * Answers with a streamed body: the head goes with its first piece, the
+   * rest as the connection drains, and the requests behind it wait until it
+   * is all queued. Without a length, an HTTP/1.0 body runs to the end of
+   * the connection, which then closes.
+   */
+  private stream(answer: HttpAnswer, source: HttpBodySource): void {
+    const framing: BodyFraming = source.length !== undefined ? 'length' : this.http10 ? 'close' : 'chunked';
+    const persistent = this.persistent;
+    if (framing === 'close') this.persistent = false;
+    const head = this.headOf(answer, this.persistent, this.framingField(source));
+    const pieceBytes = Math.max(1024, Math.min(MAX_PIECE_BYTES, Math.floor(this.options.maxQueueBytes / 4)));
+    const writer = new BodyWriter(this.peer, source, framing, head, pieceBytes, {
+      ended: (blocked) => {
+        this.writer = undefined;
+        if (blocked) this.blocked = true;
+        this.next();
+      },
+      failedBeforeHead: () => {
+        // Nothing has gone out: the request still gets an honest answer, and the connection carries on.
+        this.writer = undefined;
+        this.persistent = persistent;
+        this.write(false, SERVER_ERROR, this.persistent);
+        this.next();
+      },
+      failedMidBody: () => {
+        // The head promised a body that will not come whole: only closing the connection says so.
+        this.writer = undefined;
+        this.state = DONE;
+        this.peer.fail('handler-error');
+      },
+    });
+    this.writer = writer;
+    writer.start();
+  }
+
+  /** The answers queued for the peer fell back to the low-water mark: write on, or read on. */
   drained(): void {
-    if (!this.blocked) return;
+    const blocked = this.blocked;
     this.blocked = false;
+    if (this.writer !== undefined) {
+      this.writer.drained();
+      return;
+    }
+    if (!blocked) return;
     if (this.state !== ANSWERING && this.state !== DONE) this.pump();
   }
 
-  private write(omitBody: boolean, answer: HttpAnswer, keepAlive: boolean): void {
-    const body = answer.body ?? EMPTY;
-    // A string body is measured, and written straight into the response: no Buffer of its own first.
-    const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  /** The field that frames a streamed body: its length, chunked (HTTP/1.1), or none (HTTP/1.0: the end of the connection). */
+  private framingField(source: HttpBodySource): string {
+    if (source.length !== undefined) return `Content-Length: ${source.length}\r\n`;
+    return this.http10 ? '' : 'Transfer-Encoding: chunked\r\n';
+  }
+
+  /**
+   * The head of a response, in latin1. `framing` is the field that frames
+   * the body (a length, or chunked): undefined for a whole body, whose
+   * Content-Length this adds unless the answer set one.
+   */
+  private headOf(answer: HttpAnswer, keepAlive: boolean, framing: string | undefined, bodyLength = 0): string {
     let head = statusLine(answer.status) + date();
     let hasLength = false;
     for (const [name, value] of answer.headers ?? []) {
+      // Only the framing fields' lengths are worth lower-casing for.
+      const lower = name.length === 14 || name.length === 17 ? name.toLowerCase() : '';
+      // A streamed body is framed here and nowhere else: a field set by hand could contradict it and desync the connection.
+      if (framing !== undefined && (lower === 'content-length' || lower === 'transfer-encoding')) continue;
       head += `${name}: ${value}\r\n`;
-      if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
+      if (lower === 'content-length') hasLength = true;
     }
-    // 1xx, 204 and 304 carry no body and no length (RFC 9110 sections 8.6, 15.3.5, 15.4.5).
-    const bodiless = answer.status < 200 || answer.status === 204 || answer.status === 304;
-    if (!hasLength && !bodiless) head += `Content-Length: ${bodyLength}\r\n`;
+    if (isBodiless(answer.status)) {
+      // No body, no length.
+    } else if (framing !== undefined) {
+      head += framing;
+    } else if (!hasLength) {
+      head += `Content-Length: ${bodyLength}\r\n`;
+    }
     // An HTTP/1.0 client keeps the connection only when told it is kept.
-    head += keepAlive ? (this.http10 ? 'Connection: keep-alive\r\n\r\n' : '\r\n') : 'Connection: close\r\n\r\n';
-    const sendBody = !omitBody && !bodiless && bodyLength > 0;
+    return head + (keepAlive ? (this.http10 ? 'Connection: keep-alive\r\n\r\n' : '\r\n') : 'Connection: close\r\n\r\n');
+  }
+
+  private write(omitBody: boolean, answer: HttpAnswer, keepAlive: boolean): void {
+    if (isStreamed(answer.body)) {
+      // Answering HEAD: the head only, with the framing field GET would get.
+      if (!this.peer.write(Buffer.from(this.headOf(answer, keepAlive, this.framingField(answer.body)), 'latin1'))) this.blocked = true;
+      return;
+    }
+    const body = answer.body ?? EMPTY;
+    // A string body is measured, and written straight into the response: no Buffer of its own first.
+    const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    const head = this.headOf(answer, keepAlive, undefined, bodyLength);
+    const sendBody = !omitBody && !isBodiless(answer.status) && bodyLength > 0;
     // latin1: one byte per character.
     const headBytes = head.length;
     const out = Buffer.allocUnsafe(headBytes + (sendBody ? bodyLength : 0));
@@ -323,6 +438,13 @@ class HttpStream implements ProtocolStream {
     if (this.state === DONE) return;
     this.state = DONE;
     this.buffer = EMPTY;
+    if (this.writer !== undefined) {
+      // Mid-body there is no place for an answer of its own: the connection just closes.
+      this.writer.stop();
+      this.writer = undefined;
+      this.peer.fail('protocol-error');
+      return;
+    }
     this.write(false, { status: error.status, headers: [['Content-Type', 'text/plain; charset=utf-8']], body: `${error.message}\n` }, false);
     this.peer.fail('protocol-error');
   }
@@ -332,6 +454,9 @@ class HttpStream implements ProtocolStream {
     const midRequest = this.state === LENGTH_BODY || this.state === CHUNKED_BODY || (this.state === HEAD && this.offset < this.buffer.length);
     const state = this.state;
     this.state = DONE;
+    // The connection is going: a body still being read releases its source (a file descriptor) now.
+    this.writer?.stop();
+    this.writer = undefined;
     if (reason !== 'idle-timeout' || !midRequest || state === DONE) return undefined;
     const body = Buffer.from('request timed out\n');
     return Buffer.concat([
