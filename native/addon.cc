@@ -9,6 +9,7 @@
 
 #include "protocol.h"
 #include "reactor.h"
+#include "relay.h"
 
 namespace ringport {
 
@@ -187,7 +188,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     return water_marks{info[at].As<Napi::Number>().Uint32Value(), info[at + 1].As<Napi::Number>().Uint32Value()};
   }
 
-  // listen(host, port, backlog, reusePort, highWaterMark, lowWaterMark) -> [listenerId, boundPort]
+  // listen(host, port, backlog, reusePort, highWaterMark, lowWaterMark[, relay]) -> [listenerId, boundPort]
+  // relay: [lengthBytes, bigEndian, maxFrameBytes, Uint16Array of packet ids] (see relay.h)
   Napi::Value Listen(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Live(env)) return env.Undefined();
@@ -195,6 +197,17 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     listen_request request{host.c_str(), info[1].As<Napi::Number>().Int32Value(),
                            info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Boolean>().Value(),
                            MarksOf(info, 4)};
+    relay_spec spec;
+    if (info.Length() > 6 && info[6].IsArray()) {
+      Napi::Array relay = info[6].As<Napi::Array>();
+      spec.length_bytes = static_cast<uint8_t>(relay.Get(0u).As<Napi::Number>().Uint32Value());
+      spec.big_endian = relay.Get(1u).As<Napi::Boolean>().Value();
+      spec.max_frame_bytes = relay.Get(2u).As<Napi::Number>().Uint32Value();
+      Napi::Uint16Array ids = relay.Get(3u).As<Napi::Uint16Array>();
+      for (size_t k = 0; k < ids.ElementLength(); k++) spec.ids.set(ids[k]);
+      if (spec.length_bytes != 2 && spec.length_bytes != 4) return throw_errno(env, "listen", -EINVAL);
+      request.relay = &spec;
+    }
     int id = 0, bound = 0;
     int ret = reactor_listen(reactor_, request, &id, &bound);
     if (ret < 0) return throw_errno(env, "listen", ret);
@@ -341,12 +354,15 @@ Napi::Object Protocol(Napi::Env env) {
   put("EV_DATA", RP_EV_DATA);
   put("EV_DRAIN", RP_EV_DRAIN);
   put("EV_CLOSE", RP_EV_CLOSE);
+  put("EV_RELAYED", RP_EV_RELAYED);
   put("CLOSE_PEER", RP_CLOSE_PEER);
   put("CLOSE_ERROR", RP_CLOSE_ERROR);
   put("CLOSE_LOCAL", RP_CLOSE_LOCAL);
+  put("CLOSE_BACKPRESSURE", RP_CLOSE_BACKPRESSURE);
   put("CMD_SEND", RP_CMD_SEND);
   put("CMD_SEND_MANY", RP_CMD_SEND_MANY);
   put("CMD_CLOSE", RP_CMD_CLOSE);
+  put("CMD_GROUP", RP_CMD_GROUP);
   put("CONTROL_INTS", RP_CONTROL_INTS);
   put("CONTROL_COMMAND_INTS", RP_CONTROL_COMMAND_INTS);
   put("CONTROL_ARENA_BYTES", RP_CONTROL_ARENA_BYTES);

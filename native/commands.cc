@@ -106,6 +106,24 @@ int apply(reactor* r, int32_t command_ints, int32_t arena_bytes) {
         i += 4;
         break;
       }
+      case RP_CMD_GROUP: {
+        if (remaining < 6) {
+          ret = -EINVAL;
+          break;
+        }
+        uint32_t slot = static_cast<uint32_t>(cmd[i + 1]);
+        conn* c = r->conns.find(slot, static_cast<uint32_t>(cmd[i + 2]));
+        // Joining takes an open connection; leaving, any (it would leave with its slot anyway).
+        if (c != nullptr && (c->state == CS_OPEN || cmd[i + 3] == 0)) {
+          ret = relay_join(r, slot, *c, static_cast<uint32_t>(cmd[i + 3]), cmd[i + 4], static_cast<uint32_t>(cmd[i + 5]));
+          if (ret == -ENOMEM) {
+            stream_abort(r, slot, *c, RP_CLOSE_ERROR, ENOMEM);
+            ret = 0;
+          }
+        }
+        i += 6;
+        break;
+      }
       default:
         ret = -EINVAL;
     }

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "address.h"
 #include "protocol.h"
+#include "relay.h"
 #include "send_queue.h"
 #include "socket.h"
 
@@ -46,6 +48,8 @@ struct conn {
   socket_t sock = NO_SOCKET;
   send_queue queue;
   peer_address peer = {};
+  // Its frames followed, or its place in a relay group (relay.h); null for most connections.
+  std::unique_ptr<relay_state> relay;
 };
 
 }  // namespace ringport

@@ -23,6 +23,7 @@
 #include "byte_buffer.h"
 #include "conn.h"
 #include "reactor.h"
+#include "relay.h"
 #include "send_queue.h"
 #include "slab.h"
 
@@ -37,6 +38,7 @@ struct listener {
   virtual ~listener() = default;
   socket_t sock = NO_SOCKET;
   water_marks marks = {};  // given to each connection it accepts
+  uint32_t relay_spec = 0; // its connections' frames are followed (relay.h); 0: not
   int ops = 0;             // operations the kernel holds for it
   bool closing = false;
 };
@@ -112,6 +114,7 @@ struct reactor {
   std::vector<int32_t> events;
   byte_buffer staging;           // the received bytes DATA events point into
   std::vector<uint32_t> dirty;   // slots that got new sends this flush
+  relay_table relay;
   bool in_process = false;       // inside a wake-up: the mechanism submits at its end
   bool destroyed = false;
 

@@ -60,6 +60,8 @@ int reactor_create(uv_loop_t* loop, const char* name, const reactor_options& opt
 
 int reactor_listen(reactor* r, const listen_request& request, int* listener_id, int* bound_port) {
   int ret = r->mech->listen(r, request, listener_id, bound_port);
+  // Accepts complete in a later wake-up, never inside listen: the spec is in place before the first.
+  if (ret == 0 && request.relay != nullptr) r->listeners[*listener_id]->relay_spec = relay_add_spec(r, *request.relay);
   reactor_update_ref(r);
   return ret;
 }
@@ -170,6 +172,7 @@ void reactor_update_ref(reactor* r) {
 void close_streams(reactor* r) {
   for (uint32_t slot = 0; slot < r->conns.high_water(); slot++) {
     conn& c = r->conns.at(slot);
+    if (c.in_use) relay_forget(r, c);
     if (!c.in_use || c.sock == NO_SOCKET) continue;
     r->mech->stream->close(r, slot, c);
     c.sock = NO_SOCKET;

@@ -14,6 +14,7 @@
 namespace ringport {
 
 struct reactor;
+struct relay_spec;
 
 struct reactor_options {
   uint32_t queue_depth = 1024;      // submission queue entries; an operation that finds it full waits, never dropped
@@ -36,6 +37,9 @@ struct listen_request {
   int backlog;  // JS passes the system's limit unless told otherwise (src/backend/backlog.ts)
   bool reuse_port;
   water_marks marks;  // for the connections it accepts
+  // Its connections speak ringport's framing and have these packet ids
+  // relayed to their group (relay.h); null: bytes only.
+  const relay_spec* relay = nullptr;
 };
 
 // Memory owned by JS and shared with the reactor (see protocol.h), and the

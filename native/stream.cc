@@ -18,6 +18,7 @@ namespace {
 void finish_close(reactor* r, uint32_t slot, conn& c) {
   r->mech->stream->close(r, slot, c);
   c.sock = NO_SOCKET;
+  relay_forget(r, c);
   c.queue.clear(r->send_mem);
   r->shared.queued[slot] = 0;
   push_event(r, RP_EV_CLOSE, slot, c.gen, c.close_reason, -c.close_errno, 0);
@@ -72,6 +73,7 @@ conn* stream_alloc(reactor* r, const water_marks& marks, uint32_t* slot) {
   c.sock = NO_SOCKET;
   c.peer = {};
   c.peer_len = 0;
+  c.relay.reset();
   return &c;
 }
 
@@ -82,6 +84,12 @@ conn* stream_adopt(reactor* r, const listener& l, socket_t sock, uint32_t* slot)
     return nullptr;
   }
   c->sock = sock;
+  if (!relay_follow(*c, l.relay_spec)) {
+    socket_close(sock);
+    c->sock = NO_SOCKET;
+    r->conns.free(*slot);
+    return nullptr;
+  }
   return c;
 }
 
@@ -118,6 +126,10 @@ uint8_t* stream_input(reactor* r, size_t n) { return r->staging.reserve(n); }
 void stream_received(reactor* r, uint32_t slot, conn& c, size_t n) {
   // Bytes that arrive after this side began closing are dropped, as on net.
   if (n == 0 || c.state != CS_OPEN) return;
+  if (c.relay != nullptr && c.relay->spec != 0) {
+    relay_received(r, slot, c, n);
+    return;
+  }
   push_event(r, RP_EV_DATA, slot, c.gen, static_cast<int32_t>(r->staging.size()), static_cast<int32_t>(n), 0);
   r->staging.commit(n);
   r->stats.bytes_in += n;

@@ -10,9 +10,13 @@ import type { RunningServer } from './running-server';
  * `ringport/http/<backend>` is an HTTP listener with the two routes of the
  * HTTP workloads, as the README writes them: `GET /` returns the greeting
  * (text/plain), `POST /echo` returns `req.body` (application/octet-stream).
+ * Room packets are relayed (the `relay` option, as the README advises for
+ * packets a room hears as they are): a player's ROOM packet reaches its
+ * room-mates without a handler, in the reactor on the native backends; the
+ * ROOM handler sees only those of a player in no room.
  */
 export async function startRingport(backend: BackendKind, protocol: 'framed' | 'websocket' | 'http' = 'framed'): Promise<RunningServer> {
-  const server = createServer({ backend });
+  const server = createServer({ backend, relay: [PacketIds.ROOM] });
   if (protocol === 'http') {
     server.http.get(HTTP_GET_PATH, () => HTTP_GREETING);
     server.http.post(HTTP_ECHO_PATH, (req) => req.body);

@@ -22,8 +22,17 @@ export function broadcast(
   options?: BroadcastOptions,
 ): number {
   const packetId = table.codec.idOf(packet);
-  const payload = table.codec.encode(packetId, message);
-  const except = options?.except;
+  return broadcastPayload(table, recipients, packetId, table.codec.encode(packetId, message), options?.except);
+}
+
+/** As {@link broadcast}, for a payload already encoded (a relayed packet, as it came). */
+export function broadcastPayload(
+  table: SessionTable,
+  recipients: Iterable<Session>,
+  packetId: number,
+  payload: Uint8Array,
+  except: Session | undefined,
+): number {
   const groups = table.recipientGroups;
   let group = groups[0];
   let total = 0;

@@ -53,6 +53,8 @@ export class Dispatcher {
     private readonly codec: Codec,
     private readonly guard: Guard,
     options: DispatchOptions,
+    /** The server's relayed packets: one from a session in no room, with no handler, is dropped, not an unknown packet. */
+    private readonly relayIds: ReadonlySet<number> = new Set(),
   ) {
     this.closeOnUnknown = (options.onUnknownPacket ?? 'close') === 'close';
   }
@@ -115,7 +117,7 @@ export class Dispatcher {
     if (!session.isOpen) return undefined;
     const route = this.routes.get(id);
     if (route === undefined) {
-      if (this.closeOnUnknown) session.close('unknown-packet');
+      if (this.closeOnUnknown && !this.relayIds.has(id)) session.close('unknown-packet');
       else this.ignoredPackets++;
       return undefined;
     }

@@ -1,6 +1,6 @@
 import { selectBackend, type BackendKind } from '../backend';
 import { FramedProtocol, resolveFraming, type Framing, type WireProtocol } from '../protocol';
-import { Guard, SessionTable, type SessionTableOptions } from '../session';
+import { Guard, SessionTable, type PacketKey, type SessionTableOptions } from '../session';
 import { rawCodec, type Codec } from './codec';
 import { Dispatcher } from './dispatcher';
 import { resolveLimits, type EndpointOptions } from './options';
@@ -23,7 +23,7 @@ export interface Endpoint {
 /** The pieces a server and a client share: backend choice, framing, codec, dispatcher, session table. */
 export function createEndpoint(
   options: EndpointOptions,
-  hooks: Pick<SessionTableOptions, 'onAccept' | 'onClose'>,
+  hooks: Pick<SessionTableOptions, 'onAccept' | 'onClose'> & { relay?: readonly PacketKey[] },
   defaultIdleTimeoutMs: number,
   /** What dialled sessions speak, and listeners unless told otherwise; default the framed protocol. */
   protocolOf: (framing: Framing, codec: Codec) => WireProtocol = (framing) => new FramedProtocol(framing),
@@ -33,8 +33,11 @@ export function createEndpoint(
   const codec = options.codec ?? rawCodec;
   const { idleTimeoutMs, ...limits } = resolveLimits(options.limits, defaultIdleTimeoutMs);
   const guard = new Guard(options.onError, (options.onHandlerError ?? 'close') === 'close');
-  const dispatcher = new Dispatcher(codec, guard, options);
+  const { relay, ...tableHooks } = hooks;
+  const relayIds = new Set((relay ?? []).map((packet) => codec.idOf(packet)));
+  const dispatcher = new Dispatcher(codec, guard, options, relayIds);
   const table = new SessionTable({
+    relayIds,
     backend: selection,
     protocol: protocolOf(framing, codec),
     limits,
@@ -42,7 +45,7 @@ export function createEndpoint(
     idleTimeoutMs,
     codec,
     onPacket: dispatcher.dispatch,
-    ...hooks,
+    ...tableHooks,
   });
 
   return { backend: { kind: selection.kind, reason: selection.reason }, table, dispatcher, guard, framing, codec };

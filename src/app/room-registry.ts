@@ -18,6 +18,17 @@ export class RoomRegistry<R extends Room<any> = Room> {
 
   constructor(private readonly table: SessionTable) {}
 
+  /** @internal Relay groups exist where the server relays and its backend does it natively. */
+  takeGroup(): number {
+    const groups = this.table.backend.relayGroups;
+    return this.table.relayIds.size === 0 || groups === undefined ? 0 : groups.open();
+  }
+
+  /** @internal */
+  giveGroup(group: number): void {
+    if (group !== 0) this.table.backend.relayGroups!.close(group);
+  }
+
   /** The room called `name`: the listed one, an empty one still held, or a new one. */
   get(name: string): R {
     const room = this.occupied.get(name) ?? this.unoccupied.get(name)?.deref();

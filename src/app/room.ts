@@ -1,11 +1,14 @@
 import type { PacketKey, Session, SessionRoom, SessionTable } from '../session';
-import { broadcast, type BroadcastOptions } from './broadcast';
+import { broadcast, broadcastPayload, type BroadcastOptions } from './broadcast';
 import type { DefaultData } from './context';
 
 /** What a room tells its server's registry. */
 interface RoomListing {
   occupy(room: Room<any>): void;
   vacate(room: Room<any>): void;
+  /** A relay group id for a room that got its first member, where the backend relays; 0 where it does not. */
+  takeGroup(): number;
+  giveGroup(group: number): void;
 }
 
 /**
@@ -18,6 +21,8 @@ interface RoomListing {
 export class Room<Data extends object = DefaultData> implements SessionRoom {
   readonly name: string;
   private readonly members = new Set<Session<Data>>();
+  /** The backend's relay group for this room while it has members (0: none; see the server's `relay`). */
+  private group = 0;
 
   /** @internal Rooms come from `server.room(name)`. */
   constructor(
@@ -51,18 +56,32 @@ export class Room<Data extends object = DefaultData> implements SessionRoom {
     session.room?.leave(session);
     this.members.add(session);
     session.room = this;
-    if (this.members.size === 1) this.listing.occupy(this);
+    if (this.members.size === 1) {
+      this.listing.occupy(this);
+      this.group = this.listing.takeGroup();
+    }
+    if (this.group !== 0) this.table.backend.relayGroups!.join(session.connId, this.group, session.protocol.name === 'websocket' ? 'websocket' : 'framed');
     return true;
   }
 
   leave(session: Session<Data>): void {
     if (!this.members.delete(session)) return;
     session.room = undefined;
-    if (this.members.size === 0) this.listing.vacate(this);
+    if (this.group !== 0) this.table.backend.relayGroups!.join(session.connId, 0, 'framed');
+    if (this.members.size === 0) {
+      this.listing.giveGroup(this.group);
+      this.group = 0;
+      this.listing.vacate(this);
+    }
   }
 
   /** Sends one packet to every member (but `except`), encoded once. Returns the number of recipients. */
   broadcast(packet: PacketKey, message: unknown, options?: BroadcastOptions): number {
     return broadcast(this.table, this.members, packet, message, options);
+  }
+
+  /** @internal A relayed packet the backend did not relay itself: to every other member, as it came. */
+  relay(from: Session<Data>, packetId: number, payload: Uint8Array): void {
+    broadcastPayload(this.table, this.members, packetId, payload, from);
   }
 }

@@ -23,6 +23,15 @@ export interface ServerOptions extends EndpointOptions {
    * clock per packet. `false` turns them off: no /metrics, no timing.
    */
   metrics?: boolean;
+  /**
+   * Packets a player in a room sends to the rest of the room as they are,
+   * without a handler: position and input updates, voice. Such a packet from
+   * a session in a room goes to every other member and to no handler or
+   * middleware; from a session in no room it is handled as any other. On
+   * the native backends the reactor relays them from framed sessions
+   * itself, with no JS turn per packet (README, "Relayed packets").
+   */
+  relay?: readonly PacketKey[];
 }
 
 interface ListenAddress {
@@ -94,6 +103,7 @@ export class Server<Data extends object = DefaultData> extends EventEmitter<Serv
         session.room?.leave(session);
         this.emit('sessionClose', session as Session<Data>, reason, error);
       },
+      relay: options.relay,
     }, SERVER_IDLE_TIMEOUT_MS);
     this.backend = this.endpoint.backend;
     this.roomRegistry = new RoomRegistry(this.endpoint.table);

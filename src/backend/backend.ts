@@ -31,6 +31,17 @@
  *   events of one connection keep their order.
  * - `stats()` counts connections, bytes, operations and batches: the same
  *   fields with the same meaning on every backend (see BackendStats).
+ * - Relaying, where a backend has it (`relayGroups` defined; the native
+ *   ones): a listener opened with `relay` speaks ringport's framing, and the
+ *   backend follows its connections' frames. A frame whose packet id
+ *   `relay.packetIds` lists, from a connection that `relayGroups.join` put
+ *   in a group, is queued for every other member of that group (as it came, or as
+ *   a WebSocket binary message for a member of kind `websocket`), under the
+ *   same `maxQueueBytes` (`backpressure`), and never reaches `onEvents` as
+ *   data: a `relayed` event per read says how many. Everything else arrives
+ *   as `data`, whole frames having been cut out only, so a decoder sees a
+ *   valid stream. A backend without it ignores `relay`, and every byte
+ *   arrives as data: the layer above relays what reaches it.
  * - Connection ids carry a slot: see {@link CONN_SLOT_LIMIT}.
  */
 
@@ -106,6 +117,11 @@ export type BackendEvent =
     }
   | { readonly type: 'data'; readonly connId: number; readonly bytes: Buffer }
   | { readonly type: 'drain'; readonly connId: number }
+  /**
+   * Frames of one read the backend relayed itself (see the contract above):
+   * `deliveries` is frames times the members they were queued for.
+   */
+  | { readonly type: 'relayed'; readonly connId: number; readonly packets: number; readonly bytes: number; readonly deliveries: number }
   | {
       readonly type: 'close';
       readonly connId: number;
@@ -123,6 +139,32 @@ export interface ListenOptions {
   backlog?: number;
   /** SO_REUSEPORT, so that several reactors can each own a listener on one port. */
   reusePort?: boolean;
+  /** The connections speak ringport's framing, and these packet ids are relayed (see the contract above). */
+  relay?: RelayOptions;
+}
+
+export interface RelayOptions {
+  readonly lengthBytes: 2 | 4;
+  readonly byteOrder: 'le' | 'be';
+  readonly maxFrameBytes: number;
+  readonly packetIds: readonly number[];
+}
+
+/** How relayed frames are written to a group member: as framed, or as WebSocket binary messages. */
+export type RelayKind = 'framed' | 'websocket';
+
+/** The relay groups of a backend that relays (a room each, while it has members). */
+export interface RelayGroups {
+  /** A new, empty group: its id (never 0) is unique among every backend instance sharing this one's reactor. */
+  open(): number;
+  /** `group` is empty and done with; its id may be given out again. */
+  close(group: number): void;
+  /**
+   * Puts `connId` in `group` (0: takes it out of its group), receiving
+   * relayed frames as `kind`. A connection is in one group at most, and
+   * leaves it by itself when it closes.
+   */
+  join(connId: number, group: number, kind: RelayKind): void;
 }
 
 export interface Listening {
@@ -202,6 +244,12 @@ export interface BackendStats {
   readonly sendBufferBytes: number;
   /** How often a receive found the uring backend's buffer pool empty; 0 on the others, which have no pool. */
   readonly recvBufferShortages: number;
+  /**
+   * Frames the backend relayed itself (see the contract above): the native
+   * backends' framed senders' relayed packets. net relays none (the layer
+   * above does) and reports 0.
+   */
+  readonly relayedPackets: number;
 }
 
 export interface Backend {
@@ -214,6 +262,8 @@ export interface Backend {
   bufferedAmount(connId: number): number;
   close(connId: number, mode: 'graceful' | 'abort'): void;
   closeListener(listenerId: number): void;
+  /** Only on backends that relay (see the contract above). */
+  readonly relayGroups?: RelayGroups;
   stats(): BackendStats;
   shutdown(): Promise<void>;
 }

@@ -40,7 +40,16 @@ export interface SharedMemory {
 }
 
 export interface NativeReactor {
-  listen(host: string, port: number, backlog: number, reusePort: boolean, high: number, low: number): [number, number];
+  listen(
+    host: string,
+    port: number,
+    backlog: number,
+    reusePort: boolean,
+    high: number,
+    low: number,
+    /** Follow the connections' frames and relay these packet ids (native/relay.h). */
+    relay?: [lengthBytes: number, bigEndian: boolean, maxFrameBytes: number, packetIds: Uint16Array],
+  ): [number, number];
   closeListener(id: number): void;
   connect(ip: string, port: number, high: number, low: number): number;
   /** Applies the commands written since the last flush; `early`: more of the same tick follow, so sends wait for the last one. */

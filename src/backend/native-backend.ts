@@ -10,6 +10,8 @@ import {
   type BackendStats,
   type Listening,
   type ListenOptions,
+  type RelayGroups,
+  type RelayKind,
   type TransportCloseReason,
 } from './backend';
 import { defaultBacklog } from './backlog';
@@ -91,6 +93,7 @@ export class NativeBackend implements Backend, LoopOwner {
   private sends = 0;
   private batches = 0;
   private stalledCloses = 0;
+  private relayedPackets = 0;
 
   constructor(addon: Addon, kind: BackendKind, options: BackendOptions) {
     this.kind = kind;
@@ -106,6 +109,7 @@ export class NativeBackend implements Backend, LoopOwner {
       throw Object.assign(new Error(`listen: '${host}' is not a numeric address`), { code: 'EINVAL' });
     }
     const { highWaterMarkBytes, lowWaterMarkBytes } = this.options;
+    const relay = options.relay;
     const [listenerId, port] = this.loop.reactor.listen(
       host,
       options.port,
@@ -113,6 +117,7 @@ export class NativeBackend implements Backend, LoopOwner {
       options.reusePort ?? false,
       highWaterMarkBytes,
       lowWaterMarkBytes,
+      relay && [relay.lengthBytes, relay.byteOrder === 'be', relay.maxFrameBytes, Uint16Array.from(relay.packetIds)],
     );
     this.listeners.add(listenerId);
     this.loop.ownListener(listenerId, this);
@@ -202,6 +207,17 @@ export class NativeBackend implements Backend, LoopOwner {
     }
   }
 
+  readonly relayGroups: RelayGroups = {
+    // Ids come from the shared reactor, so two servers on one thread never share a group.
+    open: () => this.loop.openGroup(),
+    close: (group) => this.loop.closeGroup(group),
+    join: (connId: number, group: number, kind: RelayKind) => {
+      if (!this.owns(connId)) return;
+      const maxQueue = Math.min(this.options.maxQueueBytes, 0xffffffff);
+      this.loop.group(connSlot(connId), connGeneration(connId), group, kind === 'websocket' ? 1 : 0, maxQueue);
+    },
+  };
+
   closeListener(listenerId: number): void {
     if (!this.listeners.delete(listenerId)) return;
     this.loop.disownListener(listenerId);
@@ -229,6 +245,7 @@ export class NativeBackend implements Backend, LoopOwner {
       recvBuffers: native.recvBuffers,
       sendBufferBytes: native.sendBufferBytes,
       recvBufferShortages: native.enobufs,
+      relayedPackets: this.relayedPackets,
     };
   }
 
@@ -268,8 +285,18 @@ export class NativeBackend implements Backend, LoopOwner {
       }
       case P.EV_DATA:
         this.bytesIn += b;
-        this.reads++;
+        // c = 1: more of the read the event before it reported.
+        if (c === 0) this.reads++;
         this.pending.push({ type: 'data', connId, bytes: data!.subarray(a, a + b) });
+        break;
+      case P.EV_RELAYED:
+        this.bytesIn += b;
+        this.reads++;
+        this.sends += c;
+        this.relayedPackets += a;
+        // Exact where every member is framed, as the sender; a WebSocket member's headers differ by a few bytes.
+        this.bytesOut += Math.round((b * c) / a);
+        this.pending.push({ type: 'relayed', connId, packets: a, bytes: b, deliveries: c });
         break;
       case P.EV_DRAIN:
         if (!this.closingReasons.has(connId)) this.pending.push({ type: 'drain', connId });
@@ -281,7 +308,8 @@ export class NativeBackend implements Backend, LoopOwner {
           const code = this.addon.errnoName(b);
           this.pending.push({ type: 'close', connId, reason: reason ?? 'error', error: { code, message: `socket error ${code}` } });
         } else {
-          this.pending.push({ type: 'close', connId, reason: reason ?? (a === P.CLOSE_PEER ? 'peer' : 'local') });
+          const native = a === P.CLOSE_PEER ? 'peer' : a === P.CLOSE_BACKPRESSURE ? 'backpressure' : 'local';
+          this.pending.push({ type: 'close', connId, reason: reason ?? native });
         }
         break;
       }

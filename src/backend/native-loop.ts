@@ -55,6 +55,9 @@ export class NativeLoop {
   private readonly arena: Buffer;
   private readonly control: Int32Array;
   private commandInts = 0;
+  /** Relay group ids given back, and the next never used. */
+  private readonly freeGroups: number[] = [];
+  private nextGroup = 1;
   private arenaBytes = 0;
   private flushScheduled = false;
   /** This tick's buffers filled and went to native before the tick was done. */
@@ -238,6 +241,29 @@ export class NativeLoop {
     c[i + 2] = gen;
     c[i + 3] = abort ? 1 : 0;
     this.commandInts = i + 4;
+  }
+
+  /** A relay group id not in use on this reactor (never 0). */
+  openGroup(): number {
+    return this.freeGroups.pop() ?? this.nextGroup++;
+  }
+
+  closeGroup(group: number): void {
+    this.freeGroups.push(group);
+  }
+
+  /** Puts a connection in relay group `group` (0: out of its group); see native/relay.h. */
+  group(slot: number, gen: number, group: number, kind: number, maxQueueBytes: number): void {
+    this.reserve(6, 0);
+    const c = this.commands;
+    const i = this.commandInts;
+    c[i] = P.CMD_GROUP;
+    c[i + 1] = slot;
+    c[i + 2] = gen;
+    c[i + 3] = group;
+    c[i + 4] = kind;
+    c[i + 5] = maxQueueBytes;
+    this.commandInts = i + 6;
   }
 
   /** Hands every queued command to native in one call, and ends the tick's sends. */

@@ -200,6 +200,7 @@ export class NetBackend implements Backend {
       recvBuffers: 0,
       sendBufferBytes: queuedBytes,
       recvBufferShortages: 0,
+      relayedPackets: 0,
     };
   }
 

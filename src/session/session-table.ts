@@ -1,5 +1,5 @@
 import type { Backend, BackendEvent, BackendSelection, Listening, ListenOptions, QueueLimits, TransportCloseReason, TransportError } from '../backend';
-import type { CloseReason, ProtocolName, WireProtocol } from '../protocol';
+import { FramedProtocol, type CloseReason, type ProtocolName, type WireProtocol } from '../protocol';
 import type { ReconnectPolicy } from './backoff';
 import type { Guard } from './guard';
 import { idleClockMs } from './idle-list';
@@ -35,6 +35,11 @@ export interface SessionTableOptions {
   /** Close sessions that complete no packet for this long; 0 turns it off. */
   idleTimeoutMs: number;
   codec: PacketEncoder;
+  /**
+   * Packet ids that a session in a room sends to its room-mates as they are,
+   * never to a handler (the server's `relay` option); empty by default.
+   */
+  relayIds?: ReadonlySet<number>;
   /** Every packet, its payload as `buffer[start, end)`, in arrival order per session. */
   onPacket(session: Session, packetId: number, buffer: Buffer, start: number, end: number): void;
   onAccept?(session: InboundSession): void;
@@ -71,6 +76,7 @@ export class SessionTable {
   readonly guard: Guard;
   readonly codec: PacketEncoder;
   readonly onPacket: SessionTableOptions['onPacket'];
+  readonly relayIds: ReadonlySet<number>;
   /** Open and closing sessions, by session id. */
   readonly sessions = new Map<number, Session>();
   packetsIn = 0;
@@ -99,6 +105,7 @@ export class SessionTable {
     this.guard = options.guard;
     this.codec = options.codec;
     this.onPacket = options.onPacket;
+    this.relayIds = options.relayIds ?? new Set();
     this.onAccept = options.onAccept ?? (() => undefined);
     this.onCloseHook = options.onClose;
     this.idleTimeoutMs = options.idleTimeoutMs;
@@ -107,6 +114,11 @@ export class SessionTable {
 
   /** Opens a listener whose connections speak `protocol` (default: the table's). */
   async listen(options: ListenOptions, protocol: WireProtocol = this.protocol): Promise<Listening> {
+    // A backend that relays follows a framed listener's frames and relays these ids itself.
+    if (this.relayIds.size > 0 && protocol instanceof FramedProtocol) {
+      const { lengthBytes, byteOrder, maxFrameBytes } = protocol.framing;
+      options = { ...options, relay: { lengthBytes, byteOrder, maxFrameBytes, packetIds: [...this.relayIds] } };
+    }
     const listening = await this.backend.listen(options);
     this.listeners.set(listening.listenerId, protocol);
     return listening;
@@ -246,6 +258,20 @@ export class SessionTable {
           session.receive(event.bytes);
           // Only a completed packet is activity: bytes that never finish a frame do not keep a peer alive.
           if (now > 0 && this.packetsIn !== packetsBefore && session.state === 'open') session.idle?.touch(session, now);
+          break;
+        }
+        case 'relayed': {
+          // Packets the backend relayed itself: counted, and proof of life, as if they had passed here.
+          this.packetsIn += event.packets;
+          this.packetsOut += event.deliveries;
+          const session = this.byConn.get(event.connId);
+          if (session === undefined) break;
+          const traffic = this.traffic[session.protocol.name];
+          traffic.packetsIn += event.packets;
+          traffic.bytesIn += event.bytes;
+          traffic.packetsOut += event.deliveries;
+          traffic.bytesOut += Math.round((event.bytes * event.deliveries) / event.packets);
+          if (now > 0 && session.state === 'open') session.idle?.touch(session, now);
           break;
         }
         case 'drain':

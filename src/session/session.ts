@@ -16,6 +16,8 @@ export interface SessionRoom {
   readonly name: string;
   leave(session: Session): void;
   broadcast(packet: PacketKey, message: unknown, options?: { except?: Session }): void;
+  /** Sends a packet `from` received, as it came, to every other member: the relay path that the backend did not take. */
+  relay(from: Session, packetId: number, payload: Uint8Array): void;
 }
 
 let nextSessionId = 1;
@@ -195,6 +197,12 @@ export class Session<Data extends object = Record<string, any>> implements IdleE
     if (this.state !== 'open') return;
     this.table.packetsIn++;
     this.table.traffic[this.protocol.name].packetsIn++;
+    // A relayed packet goes to the room instead of the handlers; the native
+    // backends relay most of them before they get here (src/app/relay.ts).
+    if (this.room !== undefined && this.table.relayIds.has(packetId)) {
+      this.room.relay(this, packetId, buffer.subarray(start, end));
+      return;
+    }
     this.table.onPacket(this, packetId, buffer, start, end);
   }
 

@@ -84,7 +84,7 @@ describe('backend stats', () => {
     const expected: Reading = {
       keys: [
         'batches', 'bytesIn', 'bytesOut', 'completions', 'connections', 'listeners', 'queuedBytes', 'reads', 'recvBufferShortages',
-        'recvBuffers', 'sendBufferBytes', 'sends', 'stalledCloses', 'submits', 'wakeups',
+        'recvBuffers', 'relayedPackets', 'sendBufferBytes', 'sends', 'stalledCloses', 'submits', 'wakeups',
       ],
       afterEcho: { connections: 2, listeners: 1, bytesIn: 5, bytesOut: 1000, reads: 1, sends: 1, queuedBytes: 0, stalledCloses: 0 },
       inTheSendingTick: { queuedBytes: IN_ONE_TICK, sends: 1 + IN_ONE_TICK / CHUNK, bytesOut: 1000 + IN_ONE_TICK },

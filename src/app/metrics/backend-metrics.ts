@@ -55,6 +55,7 @@ export function registerBackendMetrics(registers: Registry[], kind: BackendKind,
   counter('ringport_backend_batches_total', 'Event batches delivered to JS.', (s) => s.batches);
   counter('ringport_backend_submits_total', 'Kernel submissions (io_uring_enter, WSASend, socket writes).', (s) => s.submits);
   counter('ringport_backend_reads_total', 'Read completions that delivered bytes.', (s) => s.reads);
+  counter('ringport_backend_relayed_packets_total', 'Packets the backend relayed to room-mates itself, without a JS turn (the server\'s relay option; 0 on net, where JS relays).', (s) => s.relayedPackets);
   // What only a native reactor counts is left out on net, rather than shown as a 0 that would mean something.
   if (kind === 'net') return;
   counter('ringport_backend_wakeups_total', 'Reactor wake-ups.', (s) => s.wakeups);
