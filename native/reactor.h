@@ -2,7 +2,8 @@
 // io_uring and epoll; native/windows: IOCP). native/reactor.cc implements it
 // over the connection core (core.h) and the mechanism a reactor was created
 // with. addon.cc is its only caller and the only file that sees N-API; a
-// reactor sees bytes and connection slots, never a frame or a session.
+// reactor sees bytes and connection slots, never a session, and frames only
+// on a listener that asks it to relay some (relay.h).
 // Every function returns 0 or a negative errno and never aborts.
 #pragma once
 

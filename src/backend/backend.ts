@@ -1,6 +1,7 @@
 /**
  * The backend seam. A backend moves bytes for numbered connections and knows
- * nothing of frames, packets or sessions. Four implementations exist, named
+ * nothing of packets or sessions, nor of frames unless a listener asks it to
+ * relay some (see Relaying below). Four implementations exist, named
  * after their mechanism: `uring` (native io_uring, Linux), `epoll` (native
  * epoll, Linux, where io_uring is refused), `iocp` (native IOCP, Windows)
  * and `net` (pure `node:net`, everywhere). What every one of them must

@@ -246,6 +246,46 @@ describe.each(backends)('relay on %s, framed senders byte by byte', (backend) =>
     expect(h.handled.map((x) => x.payload.readUInt32LE(4))).toEqual([100, 101]);
   });
 
+  it('splits a random stream of relayed and handled frames, cut at random places, exactly as sent', async () => {
+    h = await start(backend, 'framed');
+    const [sender, ss] = await join(h, 'framed');
+    const [reader, rs] = await join(h, 'framed');
+    const room = h.server.room('random');
+    room.join(ss);
+    room.join(rs);
+    // A fixed seed, so a failure can be replayed.
+    let seed = 0x2545f491;
+    const random = (n: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const relayed: Buffer[] = [];
+    const handled: Buffer[] = [];
+    const frames: Buffer[] = [];
+    for (let k = 0; k < 400; k++) {
+      const size = random(10) === 0 ? 8 + random(80_000) : 8 + random(300);
+      const payload = payloadOf(0, k, size);
+      const id = random(3) === 0 ? CHAT : MOVE;
+      (id === MOVE ? relayed : handled).push(payload);
+      frames.push(encodePacket(id, payload, framing));
+    }
+    const bytes = Buffer.concat(frames);
+    // Writes of 1 byte to 8 KiB, each handed to the socket before the next, so the server's reads end anywhere.
+    for (let at = 0; at < bytes.length; ) {
+      const length = Math.min(bytes.length - at, random(4) === 0 ? 1 + random(7) : 1 + random(8192));
+      await new Promise<void>((resolve) => sender.socket.write(bytes.subarray(at, at + length), () => resolve()));
+      at += length;
+    }
+    await reader.waitForPackets(relayed.length, 30_000);
+    await waitFor(() => h.handled.length === handled.length, 'the handled frames', 30_000);
+    expect(reader.packets.map((p) => p.id)).toEqual(relayed.map(() => MOVE));
+    expect(reader.packets.every((p, k) => p.payload.equals(relayed[k]))).toBe(true);
+    expect(h.handled.every((x, k) => x.payload.equals(handled[k]))).toBe(true);
+    expect(h.closes.size).toBe(0);
+  });
+
   it('closes a sender whose frame is too large or too short, after relaying what came before, and only it', async () => {
     h = await start(backend, 'framed');
     const [bad, sb] = await join(h, 'framed');
