@@ -24,7 +24,7 @@ function payloadOf(sender: number, seq: number, size = 8): Buffer {
 
 /** The packets `peer` got from `sender`, as their sequence numbers, in arrival order. */
 function seqsFrom(packets: RawPacket[], sender: number, id = MOVE): number[] {
-  return packets.filter((p) => p.id === id && p.payload.readUInt32LE(0) === sender).map((p) => p.payload.readUInt32LE(4));
+  return packets.filter((p) => p.id === id && p.payload.length >= 8 && p.payload.readUInt32LE(0) === sender).map((p) => p.payload.readUInt32LE(4));
 }
 
 function range(n: number): number[] {
@@ -284,6 +284,52 @@ describe.each(backends)('relay on %s, framed senders byte by byte', (backend) =>
     expect(reader.packets.every((p, k) => p.payload.equals(relayed[k]))).toBe(true);
     expect(h.handled.every((x, k) => x.payload.equals(handled[k]))).toBe(true);
     expect(h.closes.size).toBe(0);
+  });
+
+  it('survives senders of random bytes: the room goes on hearing a well-behaved member', async () => {
+    h = await start(backend, 'framed');
+    const [good, sg] = await join(h, 'framed');
+    const [reader, rs] = await join(h, 'framed');
+    const room = h.server.room('fuzz');
+    room.join(sg);
+    room.join(rs);
+    let seed = 0x1b873593;
+    const random = (n: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const byteOf = (): number => random(256);
+    // Each fuzzer starts with valid relayed frames, then turns to noise that may or may not look like frames.
+    const fuzzers: Array<[RawPeer, Session]> = [];
+    for (let f = 0; f < 6; f++) {
+      const joined = await join(h, 'framed');
+      room.join(joined[1]);
+      fuzzers.push(joined);
+      const valid = Buffer.concat([encodePacket(MOVE, payloadOf(10 + f, 0), framing), encodePacket(MOVE, payloadOf(10 + f, 1), framing)]);
+      const noise = Buffer.from(Array.from({ length: 2000 + random(20_000) }, byteOf));
+      // Some noise begins with a plausible head: a small length and the relayed id.
+      if (f % 2 === 0) noise.writeUInt32LE(random(64), 0), noise.writeUInt16LE(MOVE, 4);
+      const stream = Buffer.concat([valid, noise]);
+      for (let at = 0; at < stream.length; ) {
+        const length = Math.min(stream.length - at, 1 + random(3000));
+        joined[0].write(stream.subarray(at, at + length));
+        at += length;
+      }
+    }
+    for (let seq = 0; seq < 50; seq++) good.sendPacket(MOVE, payloadOf(0, seq));
+    await waitFor(() => seqsFrom(reader.packets, 0).length === 50, "the good member's packets", 15_000);
+    expect(seqsFrom(reader.packets, 0)).toEqual(range(50));
+    // What each fuzzer sent before its noise reached the room whole, in order.
+    for (let f = 0; f < 6; f++) expect(seqsFrom(reader.packets, 10 + f).slice(0, 2)).toEqual([0, 1]);
+    expect(h.closes.has(sg)).toBe(false);
+    expect(h.closes.has(rs)).toBe(false);
+    // The server still serves: a new member joins and hears the good one.
+    const [late, sl] = await join(h, 'framed');
+    room.join(sl);
+    good.sendPacket(MOVE, payloadOf(0, 50));
+    await waitFor(() => seqsFrom(late.packets, 0).length === 1, 'a packet to the late member', 15_000);
   });
 
   it('closes a sender whose frame is too large or too short, after relaying what came before, and only it', async () => {
