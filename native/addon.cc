@@ -3,6 +3,7 @@
 // hands each batch of events to JS in one call.
 #include <napi.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -202,7 +203,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       Napi::Array relay = info[6].As<Napi::Array>();
       spec.length_bytes = static_cast<uint8_t>(relay.Get(0u).As<Napi::Number>().Uint32Value());
       spec.big_endian = relay.Get(1u).As<Napi::Boolean>().Value();
-      spec.max_frame_bytes = relay.Get(2u).As<Napi::Number>().Uint32Value();
+      spec.max_frame_bytes = std::min(relay.Get(2u).As<Napi::Number>().Uint32Value(), RELAY_MAX_FRAME_BYTES);
       Napi::Uint16Array ids = relay.Get(3u).As<Napi::Uint16Array>();
       for (size_t k = 0; k < ids.ElementLength(); k++) spec.ids.set(ids[k]);
       if (spec.length_bytes != 2 && spec.length_bytes != 4) return throw_errno(env, "listen", -EINVAL);

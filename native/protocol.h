@@ -27,9 +27,10 @@ enum event_type : int32_t {
   RP_EV_CLOSE = 5,    // a = close_reason, b = -errno (0 unless reason is error)
   // One read's frames that the reactor relayed to the sender's group (see
   // relay.h) instead of handing them over: a = frames, b = their bytes,
-  // c = deliveries (frames times the members they were queued for). It comes
-  // before that read's DATA events; a DATA event with c = 1 belongs to the
-  // same read as the event before it (a read is counted once).
+  // c = deliveries (frames times the members they were queued for); all 0
+  // for a read that left nothing for JS yet. It comes before that read's
+  // DATA events; a DATA event with c = 1 belongs to the same read as the
+  // event before it (a read is counted once).
   RP_EV_RELAYED = 6,
 };
 

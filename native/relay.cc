@@ -80,7 +80,9 @@ uint64_t relay_run(reactor* r, uint32_t sender, conn& s, const uint8_t* frames, 
       length = ws_size;
     }
     bool queued;
-    if (mc.queue.bytes() + length > m.max_queue_bytes) {
+    // Judged before the copy: a copy that runs out of memory halfway has already grown the queue.
+    const bool full = mc.queue.bytes() + length > m.max_queue_bytes;
+    if (full) {
       queued = false;
     } else if (length <= RELAY_COPY_MAX) {
       queued = mc.queue.copy(r->send_mem, bytes, length);
@@ -93,7 +95,6 @@ uint64_t relay_run(reactor* r, uint32_t sender, conn& s, const uint8_t* frames, 
       // The member leaves the group when its slot is released, which may be now: then
       // another member has taken place i.
       size_t before = g.members.size();
-      bool full = mc.queue.bytes() + length > m.max_queue_bytes;
       stream_abort(r, m.slot, mc, full ? RP_CLOSE_BACKPRESSURE : RP_CLOSE_ERROR, full ? 0 : ENOMEM);
       if (g.members.size() == before) i++;
       continue;
@@ -128,8 +129,18 @@ void leave_group(reactor* r, conn& c) {
 }  // namespace
 
 uint32_t relay_add_spec(reactor* r, const relay_spec& spec) {
-  r->relay.specs.push_back(std::make_unique<relay_spec>(spec));
-  return static_cast<uint32_t>(r->relay.specs.size());
+  // Kept while the reactor lives, so a server that listens again (or several
+  // servers on one thread) shares the one spec rather than adding more.
+  std::vector<std::unique_ptr<relay_spec>>& specs = r->relay.specs;
+  for (size_t k = 0; k < specs.size(); k++) {
+    const relay_spec& s = *specs[k];
+    if (s.length_bytes == spec.length_bytes && s.big_endian == spec.big_endian &&
+        s.max_frame_bytes == spec.max_frame_bytes && s.ids == spec.ids) {
+      return static_cast<uint32_t>(k + 1);
+    }
+  }
+  specs.push_back(std::make_unique<relay_spec>(spec));
+  return static_cast<uint32_t>(specs.size());
 }
 
 bool relay_follow(conn& c, uint32_t spec) {
@@ -154,7 +165,7 @@ void relay_received(reactor* r, uint32_t slot, conn& c, size_t n) {
   size_t w = 0;
   const uint8_t* lead = nullptr;
   uint32_t lead_size = 0;
-  std::unique_ptr<uint8_t[]> lead_frame;
+  std::unique_ptr<uint8_t, decltype(&std::free)> lead_frame(nullptr, &std::free);
   uint8_t lead_head[sizeof(relay_state::head)];
   // The run of whole frames to relay that ends at i, and what this read relayed.
   size_t run_start = 0, run_end = 0;
@@ -171,6 +182,33 @@ void relay_received(reactor* r, uint32_t slot, conn& c, size_t n) {
   auto pass = [&](size_t from, size_t k) {
     if (w != from) std::memmove(in + w, in + from, k);
     w += k;
+  };
+  // The frame gathered in rs.partial is whole: relayed, or JS's if the
+  // connection left its group meanwhile (then it goes ahead of this read's
+  // bytes: it can only have completed at the read's start, and a later
+  // frame may reuse rs.partial, hence the bytes are taken).
+  auto relay_whole = [&]() {
+    rs.mode = RM_HEAD;
+    uint32_t size = rs.partial.size();
+    if (rs.group != 0) {
+      deliveries += relay_run(r, slot, c, rs.partial.data(), size, 1);
+      relayed++;
+      relayed_bytes += size;
+      rs.partial.clear();
+    } else {
+      lead_frame.reset(rs.partial.take());
+      lead = lead_frame.get();
+      lead_size = size;
+    }
+  };
+  // Out of memory for a frame being gathered: the reactor stops following
+  // this connection, and JS gets what was gathered, then everything after.
+  auto give_up = [&]() {
+    uint32_t gathered = rs.partial.size() - rs.partial.left();
+    lead_frame.reset(rs.partial.take());
+    lead = lead_frame.get();
+    lead_size = gathered;
+    rs.mode = RM_THROUGH;
   };
 
   size_t i = 0;
@@ -190,25 +228,14 @@ void relay_received(reactor* r, uint32_t slot, conn& c, size_t n) {
         break;
       }
       case RM_RELAY: {
-        // Only the first frame of a read can be one that began earlier.
-        size_t k = std::min<size_t>(rs.frame_left, n - i);
-        std::memcpy(rs.partial.get() + rs.partial_have, in + i, k);
-        rs.partial_have += static_cast<uint32_t>(k);
-        rs.frame_left -= static_cast<uint32_t>(k);
-        i += k;
-        if (rs.frame_left > 0) break;
-        rs.mode = RM_HEAD;
-        if (rs.group != 0) {
-          deliveries += relay_run(r, slot, c, rs.partial.get(), rs.partial_size, 1);
-          relayed++;
-          relayed_bytes += rs.partial_size;
-          rs.partial.reset();
-        } else {
-          // It left its group meanwhile: the frame is JS's.
-          lead_frame = std::move(rs.partial);
-          lead = lead_frame.get();
-          lead_size = rs.partial_size;
+        // A frame that began in an earlier read, or whose head did.
+        size_t k = std::min<size_t>(rs.partial.left(), n - i);
+        if (!rs.partial.append(in + i, k)) {
+          give_up();
+          break;
         }
+        i += k;
+        if (rs.partial.left() == 0) relay_whole();
         break;
       }
       case RM_HEAD: {
@@ -227,17 +254,19 @@ void relay_received(reactor* r, uint32_t slot, conn& c, size_t n) {
           bool to_relay = whole && followable && spec.ids[id] && rs.group != 0;
           if (!whole && followable) break;  // the read ended inside the head
           if (to_relay) {
-            rs.partial.reset(new (std::nothrow) uint8_t[prefix + body]);
-            if (rs.partial == nullptr) {
-              stream_abort(r, slot, c, RP_CLOSE_ERROR, ENOMEM);
+            rs.head_have = 0;
+            rs.partial.start(prefix + body);
+            if (!rs.partial.append(rs.head, head_bytes)) {
+              // The head goes to JS ahead of the rest, which it gets whole.
+              std::memcpy(lead_head, rs.head, head_bytes);
+              lead = lead_head;
+              lead_size = head_bytes;
+              rs.mode = RM_THROUGH;
               break;
             }
-            std::memcpy(rs.partial.get(), rs.head, head_bytes);
-            rs.partial_size = prefix + body;
-            rs.partial_have = head_bytes;
-            rs.frame_left = body - PACKET_ID_BYTES;
             rs.mode = RM_RELAY;
-            rs.head_have = 0;
+            // A frame of its id alone is whole already.
+            if (rs.partial.left() == 0) relay_whole();
             break;
           }
           // JS's: what was gathered goes to it first, from the read itself
@@ -285,15 +314,11 @@ void relay_received(reactor* r, uint32_t slot, conn& c, size_t n) {
         }
         // The start of a frame to relay that ends in a later read.
         flush_run();
-        rs.partial.reset(new (std::nothrow) uint8_t[frame]);
-        if (rs.partial == nullptr) {
-          stream_abort(r, slot, c, RP_CLOSE_ERROR, ENOMEM);
+        rs.partial.start(static_cast<uint32_t>(frame));
+        if (!rs.partial.append(in + i, n - i)) {
+          rs.mode = RM_THROUGH;
           break;
         }
-        std::memcpy(rs.partial.get(), in + i, n - i);
-        rs.partial_size = static_cast<uint32_t>(frame);
-        rs.partial_have = static_cast<uint32_t>(n - i);
-        rs.frame_left = static_cast<uint32_t>(frame - (n - i));
         rs.mode = RM_RELAY;
         i = n;
         break;
@@ -307,7 +332,9 @@ void relay_received(reactor* r, uint32_t slot, conn& c, size_t n) {
   // This side began closing (an abort above): what is left is dropped, as on net.
   if (c.state != CS_OPEN) return;
   bool counted = false;
-  if (relayed > 0) {
+  // A read that leaves nothing for JS yet (part of a head, the middle of a
+  // frame being gathered) still reports itself, so that reads are counted.
+  if (relayed > 0 || (w == 0 && lead_size == 0)) {
     push_event(r, RP_EV_RELAYED, slot, c.gen, static_cast<int32_t>(relayed), static_cast<int32_t>(relayed_bytes),
                static_cast<int32_t>(deliveries));
     counted = true;
@@ -348,7 +375,11 @@ int relay_join(reactor* r, uint32_t slot, conn& c, uint32_t group, int32_t kind,
     return 0;
   }
   leave_group(r, c);
-  if (group == 0) return 0;
+  if (group == 0) {
+    // A connection whose frames are not followed needs its state only in a group.
+    if (rs.spec == 0) c.relay.reset();
+    return 0;
+  }
   if (r->relay.groups.size() <= group) r->relay.groups.resize(group + 1);
   std::vector<relay_member>& members = r->relay.groups[group].members;
   rs.group = group;

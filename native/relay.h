@@ -22,12 +22,15 @@
 // max_queue_bytes is closed with RP_CLOSE_BACKPRESSURE, as JS closes one.
 // What a connection holds for this (relay_state) exists only for a
 // connection of such a listener or one in a group; a frame being relayed
-// that spans reads is held whole, so a peer can make it hold at most
-// max_frame_bytes, as JS's decoder would.
+// that spans reads is gathered in a buffer that grows with what has arrived,
+// as JS's decoder does, so a declared length alone pins little. Where memory
+// runs out the reactor stops following the connection and JS gets the rest.
 #pragma once
 
 #include <bitset>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -43,6 +46,9 @@ enum relay_kind : int32_t {
 };
 
 // The framing of a listener's connections and the packet ids relayed.
+// max_frame_bytes is at most RELAY_MAX_FRAME_BYTES: a longer frame is not
+// followed (JS's decoder takes it, and JS relays it).
+constexpr uint32_t RELAY_MAX_FRAME_BYTES = 0xffffffffu - 16;
 struct relay_spec {
   uint8_t length_bytes = 4;  // 2 or 4
   bool big_endian = false;   // of the length prefix and of the packet id
@@ -54,8 +60,55 @@ struct relay_spec {
 enum relay_mode : uint8_t {
   RM_HEAD,     // reading a frame's length prefix and packet id
   RM_PASS,     // inside a frame JS gets: frame_left bytes to go
-  RM_RELAY,    // inside a frame being relayed that spans reads: gathered in `partial`
+  RM_RELAY,    // inside a frame being relayed that spans reads: gathered in `partial` until it is whole
   RM_THROUGH,  // no longer followed: every byte goes to JS
+};
+
+// A frame being gathered across reads: its room grows from 512 bytes by
+// doubling, never past the frame's size.
+class frame_buffer {
+ public:
+  frame_buffer() = default;
+  frame_buffer(const frame_buffer&) = delete;
+  frame_buffer& operator=(const frame_buffer&) = delete;
+  ~frame_buffer() { std::free(data_); }
+
+  void start(uint32_t size) {
+    size_ = size;
+    have_ = 0;
+  }
+  // False when memory runs out (nothing is appended then).
+  bool append(const uint8_t* bytes, size_t n) {
+    if (have_ + n > capacity_) {
+      size_t capacity = capacity_ == 0 ? 512 : 2 * static_cast<size_t>(capacity_);
+      if (capacity < have_ + n) capacity = have_ + n;
+      if (capacity > size_) capacity = size_;
+      auto* grown = static_cast<uint8_t*>(std::realloc(data_, capacity));
+      if (grown == nullptr) return false;
+      data_ = grown;
+      capacity_ = static_cast<uint32_t>(capacity);
+    }
+    std::memcpy(data_ + have_, bytes, n);
+    have_ += static_cast<uint32_t>(n);
+    return true;
+  }
+  const uint8_t* data() const { return data_; }
+  uint32_t size() const { return size_; }
+  uint32_t left() const { return size_ - have_; }
+  // Hands the bytes to the caller (to free with std::free) and starts empty.
+  uint8_t* take() {
+    uint8_t* data = data_;
+    data_ = nullptr;
+    capacity_ = have_ = size_ = 0;
+    return data;
+  }
+  void clear() { std::free(take()); }
+
+ private:
+  uint8_t* data_ = nullptr;
+  uint32_t size_ = 0;
+  uint32_t have_ = 0;
+  uint32_t capacity_ = 0;
 };
 
 // A connection's part in relaying, made when it first needs one.
@@ -66,11 +119,9 @@ struct relay_state {
   relay_mode mode = RM_HEAD;
   uint8_t head_have = 0;  // head bytes gathered in `head` when a head spans reads
   uint8_t head[6] = {};
-  uint32_t frame_left = 0;
-  // A frame being relayed that spans reads: its whole bytes, prefix included.
-  std::unique_ptr<uint8_t[]> partial;
-  uint32_t partial_size = 0;
-  uint32_t partial_have = 0;
+  uint32_t frame_left = 0;  // RM_PASS
+  // RM_RELAY: the frame being relayed that spans reads, prefix included.
+  frame_buffer partial;
 };
 
 struct relay_member {

@@ -194,6 +194,8 @@ void stream_queue_empty(reactor* r, uint32_t slot, conn& c) {
 }
 
 bool stream_closing(reactor* r, uint32_t slot, conn& c) {
+  // Released already: a close inside the completion being handled (a read that ran out of memory).
+  if (!c.in_use) return true;
   if (c.state != CS_CLOSING) return false;
   // Once no send reads them, the queued bytes of a closing connection go.
   if (!c.send_inflight) c.queue.clear(r->send_mem);

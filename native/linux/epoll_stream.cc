@@ -43,6 +43,8 @@ void read_input(epoll_reactor* e, uint32_t slot, conn& c) {
     ssize_t n = recv(c.sock, room, READ_BYTES, 0);
     if (n > 0) {
       stream_received(e, slot, c, static_cast<size_t>(n));
+      // It may have closed the connection (out of memory): nothing more to read for it.
+      if (!c.in_use || c.state == CS_CLOSING) return;
       // A short read emptied the socket: input that comes later raises a new
       // edge. Unless the FIN is already there, which raises none.
       if (static_cast<size_t>(n) < READ_BYTES && !x.rdhup) return;

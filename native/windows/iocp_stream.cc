@@ -35,6 +35,8 @@ void read_input(iocp_reactor* w, uint32_t slot, conn& c) {
     int n = recv(c.sock, reinterpret_cast<char*>(room), chunk, 0);
     if (n > 0) {
       stream_received(w, slot, c, static_cast<size_t>(n));
+      // It may have closed the connection (out of memory): nothing more to read for it.
+      if (!c.in_use || c.state == CS_CLOSING) return;
       budget = static_cast<uint32_t>(n) >= budget ? 0 : budget - static_cast<uint32_t>(n);
       // A short read emptied the socket; a full one may not have.
       if (n < chunk || budget == 0) break;

@@ -1,4 +1,5 @@
 import { selectBackend, type BackendKind } from '../backend';
+import { ErrorCodes, RingportError } from '../errors';
 import { FramedProtocol, resolveFraming, type Framing, type WireProtocol } from '../protocol';
 import { Guard, SessionTable, type PacketKey, type SessionTableOptions } from '../session';
 import { rawCodec, type Codec } from './codec';
@@ -35,6 +36,11 @@ export function createEndpoint(
   const guard = new Guard(options.onError, (options.onHandlerError ?? 'close') === 'close');
   const { relay, ...tableHooks } = hooks;
   const relayIds = new Set((relay ?? []).map((packet) => codec.idOf(packet)));
+  for (const id of relayIds) {
+    if (!(Number.isInteger(id) && id >= 0 && id <= 0xffff)) {
+      throw new RingportError(ErrorCodes.INVALID_ARGUMENT, `relay: packet ids are 0..65535, got ${String(id)}`);
+    }
+  }
   const dispatcher = new Dispatcher(codec, guard, options, relayIds);
   const table = new SessionTable({
     relayIds,

@@ -290,8 +290,10 @@ export class NativeBackend implements Backend, LoopOwner {
         this.pending.push({ type: 'data', connId, bytes: data!.subarray(a, a + b) });
         break;
       case P.EV_RELAYED:
-        this.bytesIn += b;
         this.reads++;
+        // All 0: a read that completed nothing yet (a frame being gathered).
+        if (a === 0) break;
+        this.bytesIn += b;
         this.sends += c;
         this.relayedPackets += a;
         // Exact where every member is framed, as the sender; a WebSocket member's headers differ by a few bytes.

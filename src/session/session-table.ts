@@ -114,8 +114,9 @@ export class SessionTable {
 
   /** Opens a listener whose connections speak `protocol` (default: the table's). */
   async listen(options: ListenOptions, protocol: WireProtocol = this.protocol): Promise<Listening> {
-    // A backend that relays follows a framed listener's frames and relays these ids itself.
-    if (this.relayIds.size > 0 && protocol instanceof FramedProtocol) {
+    // A backend that relays follows a framed listener's frames and relays these
+    // ids itself; RINGPORT_RELAY=js leaves it all to the JS path (the reference).
+    if (this.relayIds.size > 0 && protocol instanceof FramedProtocol && process.env.RINGPORT_RELAY !== 'js') {
       const { lengthBytes, byteOrder, maxFrameBytes } = protocol.framing;
       options = { ...options, relay: { lengthBytes, byteOrder, maxFrameBytes, packetIds: [...this.relayIds] } };
     }

@@ -198,7 +198,7 @@ export class Session<Data extends object = Record<string, any>> implements IdleE
     this.table.packetsIn++;
     this.table.traffic[this.protocol.name].packetsIn++;
     // A relayed packet goes to the room instead of the handlers; the native
-    // backends relay most of them before they get here (src/app/relay.ts).
+    // backends relay framed senders' ones before they get here (native/relay.h).
     if (this.room !== undefined && this.table.relayIds.has(packetId)) {
       this.room.relay(this, packetId, buffer.subarray(start, end));
       return;

@@ -246,7 +246,13 @@ describe.each(backends)('relay on %s, framed senders byte by byte', (backend) =>
     expect(h.handled.map((x) => x.payload.readUInt32LE(4))).toEqual([100, 101]);
   });
 
-  it('splits a random stream of relayed and handled frames, cut at random places, exactly as sent', async () => {
+  afterEach(() => {
+    delete process.env.RINGPORT_RELAY;
+  });
+
+  // RINGPORT_RELAY=js leaves relaying to the JS path, the reference: both must give the same bytes.
+  it.each(['reactor', 'js'])('splits a random stream of relayed and handled frames, cut at random places, exactly as sent (relay in %s)', async (mode) => {
+    if (mode === 'js') process.env.RINGPORT_RELAY = 'js';
     h = await start(backend, 'framed');
     const [sender, ss] = await join(h, 'framed');
     const [reader, rs] = await join(h, 'framed');
@@ -284,6 +290,25 @@ describe.each(backends)('relay on %s, framed senders byte by byte', (backend) =>
     expect(reader.packets.every((p, k) => p.payload.equals(relayed[k]))).toBe(true);
     expect(h.handled.every((x, k) => x.payload.equals(handled[k]))).toBe(true);
     expect(h.closes.size).toBe(0);
+    expect(h.server.stats().backend.relayedPackets).toBe(mode === 'reactor' && backend !== 'net' ? relayed.length : 0);
+  });
+
+  it('relays a frame of its packet id alone, dripped a byte per write, with nothing after it', async () => {
+    h = await start(backend, 'framed');
+    const [sender, ss] = await join(h, 'framed');
+    const [reader, rs] = await join(h, 'framed');
+    const room = h.server.room('empty');
+    room.join(ss);
+    room.join(rs);
+    const bytes = Buffer.concat([encodePacket(MOVE, Buffer.alloc(0), framing), encodePacket(MOVE, Buffer.alloc(0), framing)]);
+    const readsBefore = h.server.stats().backend.reads;
+    for (let at = 0; at < bytes.length; at++) {
+      await new Promise<void>((resolve) => sender.socket.write(bytes.subarray(at, at + 1), () => resolve()));
+      // Each byte read on its own: its read is counted (even one that completes nothing) before the next is sent.
+      await waitFor(() => h.server.stats().backend.reads >= readsBefore + at + 1, 'the byte to be read', 15_000);
+    }
+    await reader.waitForPackets(2, 15_000);
+    expect(reader.packets.map((p) => [p.id, p.payload.length])).toEqual([[MOVE, 0], [MOVE, 0]]);
   });
 
   it('survives senders of random bytes: the room goes on hearing a well-behaved member', async () => {

@@ -55,11 +55,11 @@ export function registerBackendMetrics(registers: Registry[], kind: BackendKind,
   counter('ringport_backend_batches_total', 'Event batches delivered to JS.', (s) => s.batches);
   counter('ringport_backend_submits_total', 'Kernel submissions (io_uring_enter, WSASend, socket writes).', (s) => s.submits);
   counter('ringport_backend_reads_total', 'Read completions that delivered bytes.', (s) => s.reads);
-  counter('ringport_backend_relayed_packets_total', 'Packets the backend relayed to room-mates itself, without a JS turn (the server\'s relay option; 0 on net, where JS relays).', (s) => s.relayedPackets);
   // What only a native reactor counts is left out on net, rather than shown as a 0 that would mean something.
   if (kind === 'net') return;
   counter('ringport_backend_wakeups_total', 'Reactor wake-ups.', (s) => s.wakeups);
   counter('ringport_backend_completions_total', 'Completions the reactor reaped (CQEs, ready events, completion packets).', (s) => s.completions);
   gauge('ringport_backend_recv_buffers', 'Receive buffers in the reactor\'s pool (uring; 0 on the others).', (s) => s.recvBuffers);
   counter('ringport_backend_recv_buffer_shortages_total', 'Times the kernel found the receive buffer pool empty (ENOBUFS).', (s) => s.recvBufferShortages);
+  counter('ringport_backend_relayed_packets_total', 'Packets the reactor relayed to room-mates itself, without a JS turn (the server\'s relay option).', (s) => s.relayedPackets);
 }
