@@ -20,10 +20,7 @@ void queue_send(reactor* r, uint32_t slot, uint32_t gen, uint32_t sends, Push&& 
     return;
   }
   r->stats.sends += sends;
-  if (!c->dirty) {
-    c->dirty = true;
-    r->dirty.push_back(slot);
-  }
+  mark_dirty(r, slot, *c);
 }
 
 // Copies the sends into their queues and applies the closes. Returns 0 or -EINVAL.

@@ -135,6 +135,13 @@ inline void push_event(reactor* r, int32_t type, uint32_t slot, uint32_t gen, in
 
 inline bool has_events(const reactor* r) { return !r->events.empty(); }
 
+// c got sends in this flush: its send starts with the tick's last flush (apply_commands).
+inline void mark_dirty(reactor* r, uint32_t slot, conn& c) {
+  if (c.dirty) return;
+  c.dirty = true;
+  r->dirty.push_back(slot);
+}
+
 // Hands JS everything pending, then applies what JS queued in response.
 void deliver(reactor* r);
 

@@ -101,10 +101,7 @@ uint64_t relay_run(reactor* r, uint32_t sender, conn& s, const uint8_t* frames, 
     }
     r->stats.sends += count;
     deliveries += count;
-    if (!mc.dirty) {
-      mc.dirty = true;
-      r->dirty.push_back(m.slot);
-    }
+    mark_dirty(r, m.slot, mc);
     i++;
   }
   for (send_block* block : blocks) {

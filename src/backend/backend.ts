@@ -120,9 +120,17 @@ export type BackendEvent =
   | { readonly type: 'drain'; readonly connId: number }
   /**
    * Frames of one read the backend relayed itself (see the contract above):
-   * `deliveries` is frames times the members they were queued for.
+   * `bytes` received, `deliveries` (frames times the members they were
+   * queued for) and the `bytesOut` they made.
    */
-  | { readonly type: 'relayed'; readonly connId: number; readonly packets: number; readonly bytes: number; readonly deliveries: number }
+  | {
+      readonly type: 'relayed';
+      readonly connId: number;
+      readonly packets: number;
+      readonly bytes: number;
+      readonly deliveries: number;
+      readonly bytesOut: number;
+    }
   | {
       readonly type: 'close';
       readonly connId: number;

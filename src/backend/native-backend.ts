@@ -289,7 +289,7 @@ export class NativeBackend implements Backend, LoopOwner {
         if (c === 0) this.reads++;
         this.pending.push({ type: 'data', connId, bytes: data!.subarray(a, a + b) });
         break;
-      case P.EV_RELAYED:
+      case P.EV_RELAYED: {
         this.reads++;
         // All 0: a read that completed nothing yet (a frame being gathered).
         if (a === 0) break;
@@ -297,9 +297,11 @@ export class NativeBackend implements Backend, LoopOwner {
         this.sends += c;
         this.relayedPackets += a;
         // Exact where every member is framed, as the sender; a WebSocket member's headers differ by a few bytes.
-        this.bytesOut += Math.round((b * c) / a);
-        this.pending.push({ type: 'relayed', connId, packets: a, bytes: b, deliveries: c });
+        const bytesOut = Math.round((b * c) / a);
+        this.bytesOut += bytesOut;
+        this.pending.push({ type: 'relayed', connId, packets: a, bytes: b, deliveries: c, bytesOut });
         break;
+      }
       case P.EV_DRAIN:
         if (!this.closingReasons.has(connId)) this.pending.push({ type: 'drain', connId });
         break;

@@ -271,7 +271,7 @@ export class SessionTable {
           traffic.packetsIn += event.packets;
           traffic.bytesIn += event.bytes;
           traffic.packetsOut += event.deliveries;
-          traffic.bytesOut += Math.round((event.bytes * event.deliveries) / event.packets);
+          traffic.bytesOut += event.bytesOut;
           if (now > 0 && session.state === 'open') session.idle?.touch(session, now);
           break;
         }
