@@ -15,8 +15,16 @@ export class HttpRequest {
   readonly body: Buffer;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  private routeParams: Record<string, string> | undefined = undefined;
   /** Path parameters of the route that matched (`/rooms/:id` gives `params.id`), decoded. */
-  params: Record<string, string> = {};
+  get params(): Record<string, string> {
+    // Made when first asked for: most routes have none.
+    return (this.routeParams ??= {});
+  }
+
+  set params(params: Record<string, string>) {
+    this.routeParams = params;
+  }
   /** The query string's parameters, parsed when first asked for. */
   get query(): URLSearchParams {
     return (this.parsedQuery ??= new URLSearchParams(this.queryString));

@@ -45,16 +45,21 @@ export class HttpResponse {
     if (body === undefined) {
       this.body = undefined;
     } else if (typeof body === 'string') {
-      if (!this.has('content-type')) this.header('Content-Type', 'text/plain; charset=utf-8');
+      this.defaultType('text/plain; charset=utf-8');
       this.body = body;
     } else if (Buffer.isBuffer(body) || body instanceof Uint8Array) {
-      if (!this.has('content-type')) this.header('Content-Type', 'application/octet-stream');
+      this.defaultType('application/octet-stream');
       this.body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     } else {
-      if (!this.has('content-type')) this.header('Content-Type', 'application/json');
+      this.defaultType('application/json');
       this.body = JSON.stringify(body);
     }
     return this;
+  }
+
+  /** Content-Type `type`, unless the handler set one: ours need no check for CR or LF. */
+  private defaultType(type: string): void {
+    if (this.headers.length === 0 || !this.has('content-type')) this.headers.push(['Content-Type', type]);
   }
 
   /**
@@ -76,7 +81,7 @@ export class HttpResponse {
       throw new RingportError(ErrorCodes.INVALID_ARGUMENT, `res.stream: length must be a whole number of bytes, got ${length}`);
     }
     this.discard();
-    if (!this.has('content-type')) this.header('Content-Type', 'application/octet-stream');
+    this.defaultType('application/octet-stream');
     this.sent = true;
     this.body = new StreamBody(source, length);
     return this;

@@ -23,6 +23,16 @@ interface Route {
   /** A trailing `*`: the route matches any path below its prefix, the rest in `params['*']`. */
   readonly prefix: boolean;
   readonly handler: HttpHandler;
+  /** Its place among the routes: the first that matches a request wins. */
+  readonly index: number;
+}
+
+/** A method's routes, looked up the fast way where they can be. */
+interface MethodRoutes {
+  /** Routes of a literal path (no parameter, no `*`), by path: the first of each path. */
+  readonly literal: Map<string, Route>;
+  /** The others, in the order added: they are matched segment by segment. */
+  readonly patterns: Route[];
 }
 
 /** Segments of a path, split on `/`, the leading empty one dropped. */
@@ -46,6 +56,7 @@ function isThenable(value: unknown): value is Promise<HttpResult | void> {
  */
 export class HttpRoutes {
   private readonly routes: Route[] = [];
+  private readonly byMethod = new Map<string, MethodRoutes>();
   private readonly middleware: HttpMiddleware[] = [];
   /** Routes ringport adds itself (the probes, /metrics), by path: GET and HEAD only, and only where the application routes no literal path of the same name. */
   private readonly builtIns = new Map<string, HttpHandler>();
@@ -109,8 +120,19 @@ export class HttpRoutes {
       names.push(segment.slice(1));
       return undefined;
     });
-    this.routes.push({ method, segments, names, prefix, handler });
-    if (!prefix && names.length === 0) this.routedPaths.add(path);
+    const route: Route = { method, segments, names, prefix, handler, index: this.routes.length };
+    this.routes.push(route);
+    let forMethod = this.byMethod.get(method);
+    if (forMethod === undefined) {
+      forMethod = { literal: new Map(), patterns: [] };
+      this.byMethod.set(method, forMethod);
+    }
+    if (!prefix && names.length === 0) {
+      this.routedPaths.add(path);
+      if (!forMethod.literal.has(path)) forMethod.literal.set(path, route);
+    } else {
+      forMethod.patterns.push(route);
+    }
     return this;
   }
 
@@ -185,19 +207,34 @@ export class HttpRoutes {
   }
 
   private match(req: HttpRequest): Route | undefined {
+    const route = this.matchMethod(req, req.method);
+    return route === undefined && req.method === 'HEAD' ? this.matchMethod(req, 'GET') : route;
+  }
+
+  /**
+   * The first route of `method`, in the order added, that matches: a
+   * literal path is one lookup, and only patterns added before it are
+   * tried against the segments.
+   */
+  private matchMethod(req: HttpRequest, method: string): Route | undefined {
+    const routes = this.byMethod.get(method);
+    if (routes === undefined) return undefined;
+    // A target not starting with / (`*`, an absolute URL) compares as segments against every route, as it always has.
+    const rooted = req.path.charCodeAt(0) === 47;
+    const literal = rooted ? routes.literal.get(req.path) : undefined;
+    const patterns = rooted ? routes.patterns : this.routes;
+    if (patterns.length === 0 || (literal !== undefined && patterns[0].index > literal.index)) return literal;
     const segments = segmentsOf(req.path);
-    const method = req.method === 'HEAD' ? ['HEAD', 'GET'] : [req.method];
-    for (const wanted of method) {
-      for (const route of this.routes) {
-        if (route.method !== wanted) continue;
-        const params = matchSegments(route, segments);
-        if (params !== undefined) {
-          req.params = params;
-          return route;
-        }
+    for (const route of patterns) {
+      if (literal !== undefined && route.index > literal.index) break;
+      if (route.method !== method) continue;
+      const params = matchSegments(route, segments);
+      if (params !== undefined) {
+        req.params = params;
+        return route;
       }
     }
-    return undefined;
+    return literal;
   }
 
   private builtInFor(req: HttpRequest): HttpHandler | undefined {

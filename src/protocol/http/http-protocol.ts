@@ -3,6 +3,7 @@ import type { ProtocolStream, Role, StreamPeer, WireProtocol } from '../protocol
 import type { WebSocketProtocol } from '../websocket/websocket-protocol';
 import { BodyWriter, type BodyFraming, type HttpBodySource } from './body-writer';
 import { ChunkedBody } from './chunked';
+import { OutputBatch } from './output-batch';
 import { hasToken, HeadError, parseRequestHead, statusText, type HeaderFields, type RequestHead } from './request-head';
 
 /** One request, whole: what the routes see. */
@@ -57,9 +58,12 @@ export interface HttpProtocolOptions {
 
 /** RFC 9110's methods; anything else is 501 (section 9.1 lets a server refuse a method it does not know). */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE']);
-const CRLFCRLF = Buffer.from('\r\n\r\n');
+const CR = 13;
+const LF = 10;
 const EMPTY = Buffer.alloc(0);
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+/** Answers gathered past this are written at once, so the high-water mark still stops a pipelining peer in time. */
+const FLUSH_BYTES = 16 * 1024;
 /** The largest piece of a streamed body written at once: what fs.createReadStream reads at a time. */
 const MAX_PIECE_BYTES = 64 * 1024;
 const SERVER_ERROR: HttpAnswer = { status: 500, headers: [['Content-Type', 'text/plain; charset=utf-8']], body: 'internal server error\n' };
@@ -84,14 +88,25 @@ function statusLine(status: number): string {
   return line;
 }
 
-// RFC 9110 section 6.6.1: an origin server with a clock sends Date. Formatted once a second, not per response.
+// RFC 9110 section 6.6.1: an origin server with a clock sends Date. It is
+// formatted by a timer a few times a second, not per response: reading the
+// clock cost more than the rest of a response head. An unreferenced timer,
+// started with the first response: it keeps no process alive.
 let dateLine = '';
 let dateSecond = -1;
-function date(): string {
+let dateTimer: ReturnType<typeof setInterval> | undefined;
+function refreshDate(): void {
   const second = Math.floor(Date.now() / 1000);
   if (second !== dateSecond) {
     dateSecond = second;
     dateLine = `Date: ${new Date(second * 1000).toUTCString()}\r\n`;
+  }
+}
+function date(): string {
+  if (dateTimer === undefined) {
+    refreshDate();
+    dateTimer = setInterval(refreshDate, 250);
+    dateTimer.unref();
   }
   return dateLine;
 }
@@ -148,6 +163,10 @@ class HttpStream implements ProtocolStream {
   private pumping = false;
   /** The streamed body being written, if any: the request it answers is still being answered. */
   private writer: BodyWriter | undefined;
+  /** Answers given during a `pump`, written when it ends (or once they pass FLUSH_BYTES). */
+  private readonly out = new OutputBatch();
+  /** A request completed during this `pump`: the connection was active. */
+  private active = false;
 
   constructor(
     private readonly options: HttpProtocolOptions,
@@ -183,7 +202,7 @@ class HttpStream implements ProtocolStream {
         } else if (this.state === LENGTH_BODY) {
           if (this.buffer.length - this.offset < this.bodyLength) return;
           // A copy: the request outlives the read it came in (a view would keep the whole read alive).
-          const body = this.bodyLength === 0 ? EMPTY : Buffer.from(this.buffer.subarray(this.offset, this.offset + this.bodyLength));
+          const body = this.bodyLength === 0 ? EMPTY : copyOf(this.buffer, this.offset, this.bodyLength);
           this.offset += this.bodyLength;
           this.dispatch(body);
         } else if (this.state === CHUNKED_BODY) {
@@ -200,7 +219,19 @@ class HttpStream implements ProtocolStream {
       this.refuse(error instanceof HeadError ? error : new HeadError(400, (error as Error).message));
     } finally {
       this.pumping = false;
+      this.flush();
+      if (this.active) {
+        this.active = false;
+        this.peer.activity();
+      }
     }
+  }
+
+  /** Writes the answers gathered so far, ahead of anything else the connection sends. */
+  private flush(): void {
+    const bytes = this.out.take();
+    // Over the high-water mark: a client pipelining faster than it reads waits, rather than growing our queue.
+    if (bytes !== undefined && !this.peer.write(bytes)) this.blocked = true;
   }
 
   /** Parses the next request head; false while it has not all arrived. */
@@ -209,23 +240,23 @@ class HttpStream implements ProtocolStream {
     while (this.offset + 1 < this.buffer.length && this.buffer[this.offset] === 13 && this.buffer[this.offset + 1] === 10) {
       this.offset += 2;
     }
-    const at = this.buffer.indexOf(CRLFCRLF, this.offset);
     const limit = this.options.maxHeadBytes;
-    if (at < 0) {
+    const start = this.offset;
+    const end = headEnd(this.buffer, start, Math.min(this.buffer.length, start + limit));
+    if (end < 0) {
       // A bare LF is refused once the head is whole (parseRequestHead), but a head whose lines all end in bare
       // LF never ends in CRLFCRLF: refuse it as soon as one arrives rather than wait for 431 or 408.
       if (hasBareLf(this.buffer, this.offset)) throw new HeadError(400, 'bare LF in the head');
       if (this.buffer.length - this.offset > limit) throw new HeadError(431, `request head over ${limit} bytes`);
       return false;
     }
-    if (at + 4 - this.offset > limit) throw new HeadError(431, `request head over ${limit} bytes`);
-    const raw = this.buffer.subarray(this.offset, at + 4);
-    this.offset = at + 4;
-    this.startRequest(parseRequestHead(raw), raw);
+    this.offset = end;
+    this.startRequest(parseRequestHead(this.buffer, start, end), start);
     return true;
   }
 
-  private startRequest(head: RequestHead, raw: Buffer): void {
+  /** `headStart`: where the head began in the buffer, for an upgrade to read it again. */
+  private startRequest(head: RequestHead, headStart: number): void {
     const { headers } = head;
     if (!KNOWN_METHODS.has(head.method)) throw new HeadError(501, `method ${head.method} is not implemented`);
     if (head.version === 'HTTP/1.1' && (headers.host === undefined || head.repeated.has('host'))) {
@@ -236,11 +267,12 @@ class HttpStream implements ProtocolStream {
     // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes it unless asked to keep it.
     this.persistent = this.http10 ? hasToken(connection, 'keep-alive') : !hasToken(connection, 'close');
 
-    const upgradeTo = hasToken(headers.upgrade, 'websocket') ? this.options.upgrades.get(pathOf(head.target)) : undefined;
+    const upgradeTo = headers.upgrade !== undefined && hasToken(headers.upgrade, 'websocket') ? this.options.upgrades.get(pathOf(head.target)) : undefined;
     if (upgradeTo !== undefined) {
       // The WebSocket protocol reads the request itself: hand it everything from the head on.
       this.state = DONE;
-      this.peer.switchTo(upgradeTo, Buffer.concat([raw, this.buffer.subarray(this.offset)]));
+      this.flush();
+      this.peer.switchTo(upgradeTo, this.buffer.subarray(headStart));
       return;
     }
 
@@ -270,14 +302,18 @@ class HttpStream implements ProtocolStream {
 
   /** A client waiting for leave to send its body gets it (RFC 9110 section 10.1.1). */
   private expectContinue(head: RequestHead): void {
-    if (head.version === 'HTTP/1.1' && hasToken(head.headers.expect, '100-continue')) this.peer.write(CONTINUE);
+    if (head.version === 'HTTP/1.1' && hasToken(head.headers.expect, '100-continue')) {
+      this.flush();
+      this.peer.write(CONTINUE);
+    }
   }
 
   private dispatch(body: Buffer): void {
     const head = this.head!;
     this.head = undefined;
     this.state = ANSWERING;
-    this.peer.activity();
+    if (this.pumping) this.active = true;
+    else this.peer.activity();
     const exchange: HttpExchange = {
       method: head.method,
       target: head.target,
@@ -313,9 +349,11 @@ class HttpStream implements ProtocolStream {
 
   /** The answer is all queued: the next request, or the end of the connection. */
   private next(): void {
-    this.peer.activity();
+    if (this.pumping) this.active = true;
+    else this.peer.activity();
     if (!this.persistent) {
       this.state = DONE;
+      this.flush();
       this.peer.fail('closed');
       return;
     }
@@ -362,6 +400,7 @@ class HttpStream implements ProtocolStream {
       },
     });
     this.writer = writer;
+    this.flush();
     writer.start();
   }
 
@@ -413,24 +452,25 @@ class HttpStream implements ProtocolStream {
   private write(omitBody: boolean, answer: HttpAnswer, keepAlive: boolean): void {
     if (isStreamed(answer.body)) {
       // Answering HEAD: the head only, with the framing field GET would get.
-      if (!this.peer.write(Buffer.from(this.headOf(answer, keepAlive, this.framingField(answer.body)), 'latin1'))) this.blocked = true;
-      return;
+      this.out.addText(this.headOf(answer, keepAlive, this.framingField(answer.body)));
+    } else {
+      const body = answer.body ?? EMPTY;
+      const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+      const head = this.headOf(answer, keepAlive, undefined, bodyLength);
+      if (omitBody || isBodiless(answer.status) || bodyLength === 0) {
+        this.out.addText(head);
+      } else if (typeof body !== 'string') {
+        this.out.addText(head);
+        this.out.addBytes(body);
+      } else if (bodyLength === body.length) {
+        // As many UTF-8 bytes as characters: ASCII, the same bytes in latin1, so it joins the head's text.
+        this.out.addText(head + body);
+      } else {
+        this.out.addText(head);
+        this.out.addBytes(Buffer.from(body, 'utf8'));
+      }
     }
-    const body = answer.body ?? EMPTY;
-    // A string body is measured, and written straight into the response: no Buffer of its own first.
-    const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-    const head = this.headOf(answer, keepAlive, undefined, bodyLength);
-    const sendBody = !omitBody && !isBodiless(answer.status) && bodyLength > 0;
-    // latin1: one byte per character.
-    const headBytes = head.length;
-    const out = Buffer.allocUnsafe(headBytes + (sendBody ? bodyLength : 0));
-    out.write(head, 0, 'latin1');
-    if (sendBody) {
-      if (typeof body === 'string') out.write(body, headBytes, 'utf8');
-      else out.set(body, headBytes);
-    }
-    // Over the high-water mark: a client pipelining faster than it reads waits, rather than growing our queue.
-    if (!this.peer.write(out)) this.blocked = true;
+    if (!this.pumping || this.out.bytes >= FLUSH_BYTES) this.flush();
   }
 
   /** A request that cannot be served: its status, then the connection closes. */
@@ -446,6 +486,7 @@ class HttpStream implements ProtocolStream {
       return;
     }
     this.write(false, { status: error.status, headers: [['Content-Type', 'text/plain; charset=utf-8']], body: `${error.message}\n` }, false);
+    this.flush();
     this.peer.fail('protocol-error');
   }
 
@@ -454,6 +495,8 @@ class HttpStream implements ProtocolStream {
     const midRequest = this.state === LENGTH_BODY || this.state === CHUNKED_BODY || (this.state === HEAD && this.offset < this.buffer.length);
     const state = this.state;
     this.state = DONE;
+    // Answers gathered in the pass that is closing the connection still go, ahead of its end.
+    this.flush();
     // The connection is going: a body still being read releases its source (a file descriptor) now.
     this.writer?.stop();
     this.writer = undefined;
@@ -464,6 +507,39 @@ class HttpStream implements ProtocolStream {
       body,
     ]);
   }
+}
+
+/** `length` bytes of `buffer` from `at`, in a buffer of their own; a short body is copied by hand, cheaper than a view to copy from. */
+function copyOf(buffer: Buffer, at: number, length: number): Buffer {
+  const copy = Buffer.allocUnsafe(length);
+  if (length > 64) {
+    buffer.copy(copy, 0, at, at + length);
+  } else {
+    for (let i = 0; i < length; i++) copy[i] = buffer[at + i];
+  }
+  return copy;
+}
+
+/**
+ * Where the head starting at `from` ends (the index after its CRLF CRLF)
+ * within `buffer[from, to)`, or -1. A byte that is neither CR nor LF cannot be part of the end, so the
+ * scan looks at one byte in four until it meets one.
+ */
+function headEnd(buffer: Buffer, from: number, to: number): number {
+  const length = to;
+  let i = from + 3;
+  while (i < length) {
+    const b = buffer[i];
+    if (b === LF) {
+      if (buffer[i - 1] === CR && buffer[i - 2] === LF && buffer[i - 3] === CR) return i + 1;
+      i += 2;
+    } else if (b === CR) {
+      i += 1;
+    } else {
+      i += 4;
+    }
+  }
+  return -1;
 }
 
 /** Whether `buffer[from, ...)` holds an LF not preceded by CR. */
@@ -484,7 +560,19 @@ function pathOf(target: string): string {
  * ", " (RFC 9110 section 8.6): its values must all agree, else 400.
  */
 function contentLength(value: string): number {
-  if (/^\d{1,15}$/.test(value)) return Number(value);
+  const digits = value.length;
+  if (digits > 0 && digits <= 15) {
+    let n = 0;
+    for (let i = 0; i < digits; i++) {
+      const d = value.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) {
+        n = -1;
+        break;
+      }
+      n = n * 10 + d;
+    }
+    if (n >= 0) return n;
+  }
   const values = value.split(',').map((v) => v.trim());
   if (!values.every((v) => /^\d{1,15}$/.test(v)) || new Set(values).size !== 1) {
     throw new HeadError(400, 'bad or conflicting Content-Length');

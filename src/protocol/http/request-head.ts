@@ -105,71 +105,150 @@ const LF = 10;
 const SP = 32;
 const HTAB = 9;
 
-/** The end of the line that starts at `at`: the index of its CR, which must be followed by LF. */
-function lineEnd(head: Buffer, at: number): number {
-  const cr = head.indexOf(CR, at);
-  if (cr < 0 || head[cr + 1] !== LF) throw new HeadError(400, 'a line that does not end in CRLF');
-  return cr;
+const COLON = 58;
+const DOT = 46;
+const SLASH = 47;
+const DIGIT_0 = 48;
+const DIGIT_1 = 49;
+/** Each field line's name and value, as offsets, while the head is checked and before any string is made. */
+let fieldOffsets = new Int32Array(4 * 64);
+
+/**
+ * Field names as keys: the same internalized string for every request that
+ * sends the field, so reading and writing `headers` stays on one path in V8
+ * instead of each request's fresh copy of "host" looking like a new key.
+ */
+const FIELD_NAMES = new Map<string, string>();
+
+/**
+ * The fields requests carry most, by the length of their name: one of
+ * these is recognized from its bytes, without a string cut and lower-cased
+ * for it.
+ */
+const COMMON_FIELDS: Array<Array<{ readonly bytes: Uint8Array; readonly name: string }> | undefined> = [];
+for (const name of [
+  'host', 'connection', 'content-length', 'content-type', 'transfer-encoding', 'upgrade', 'expect', 'accept',
+  'accept-encoding', 'accept-language', 'user-agent', 'cookie', 'origin', 'referer', 'authorization', 'cache-control',
+  'if-none-match', 'if-modified-since', 'range', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions',
+  'sec-websocket-protocol', 'x-forwarded-for', 'pragma',
+]) {
+  (COMMON_FIELDS[name.length] ??= []).push({ bytes: Buffer.from(name, 'latin1'), name });
 }
 
 /**
- * Parses a request head ending in CRLF CRLF; throws `HeadError` 400 (or 505)
- * for a malformed one. It walks the bytes once, with tables for the
- * characters RFC 9110 allows, and refuses what parsers could read two ways:
- * a bare CR or LF, NUL and other control bytes, whitespace before a colon,
- * obsolete line folding.
+ * The lower-cased name of `head[at, colon)` where it is a common one, else
+ * undefined. Comparing `byte | 0x20` is a lower-casing compare for a name
+ * already checked to be a token: no other tchar maps onto a lower-case
+ * letter, a digit or `-` that way.
  */
-export function parseRequestHead(head: Buffer): RequestHead {
-  const end = head.length - 2;
-  let eol = lineEnd(head, 0);
-  // method SP target SP version: exactly two spaces on the line.
-  const sp1 = head.indexOf(SP, 0);
-  const sp2 = sp1 < 0 || sp1 > eol ? -1 : head.indexOf(SP, sp1 + 1);
-  const sp3 = sp2 < 0 || sp2 > eol ? -1 : head.indexOf(SP, sp2 + 1);
-  if (sp1 <= 0 || sp2 < 0 || sp2 >= eol || (sp3 >= 0 && sp3 < eol)) throw new HeadError(400, 'malformed request line');
-  for (let i = 0; i < sp1; i++) if (TCHAR[head[i]] === 0) throw new HeadError(400, 'malformed method');
-  if (sp2 === sp1 + 1) throw new HeadError(400, 'malformed request target');
-  for (let i = sp1 + 1; i < sp2; i++) {
-    const b = head[i];
-    if (b <= SP || b >= 0x7f) throw new HeadError(400, 'malformed request target');
+function commonField(head: Buffer, at: number, colon: number): string | undefined {
+  const candidates = COMMON_FIELDS[colon - at];
+  if (candidates === undefined) return undefined;
+  for (const candidate of candidates) {
+    const bytes = candidate.bytes;
+    let j = 0;
+    while (j < bytes.length && (head[at + j] | 0x20) === bytes[j]) j++;
+    if (j === bytes.length) return candidate.name;
   }
-  const method = head.toString('latin1', 0, sp1);
-  const target = head.toString('latin1', sp1 + 1, sp2);
-  const version = head.toString('latin1', sp2 + 1, eol);
-  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') {
+  return undefined;
+}
+
+function fieldName(lower: string): string {
+  const known = FIELD_NAMES.get(lower);
+  if (known !== undefined) return known;
+  // Bounded: a peer inventing names must not grow the table without limit.
+  if (FIELD_NAMES.size < 512) FIELD_NAMES.set(lower, lower);
+  return lower;
+}
+
+/** Adds one field; a repeated one's values are joined with ", " (RFC 9110 section 5.3). True when the name was already there. */
+function addField(headers: HeaderFields, name: string, value: string): boolean {
+  const known = headers[name];
+  if (known === undefined) {
+    headers[name] = value;
+    return false;
+  }
+  headers[name] = `${known}, ${value}`;
+  return true;
+}
+
+/**
+ * Parses a request head ending in CRLF CRLF, `head[start, stop)`; throws `HeadError` 400 (or 505)
+ * for a malformed one. It first walks the bytes once, with tables for the
+ * characters RFC 9110 allows, noting where each name and value lies; only a
+ * head found well-formed becomes strings, all cut from one latin1 decoding of
+ * it. Refused is what parsers could read two ways: a bare CR or LF, NUL and
+ * other control bytes, whitespace before a colon, obsolete line folding.
+ */
+export function parseRequestHead(head: Buffer, start = 0, stop = head.length): RequestHead {
+  const end = stop - 2;
+  // method SP target SP version CRLF: exactly two spaces on the line.
+  let i = start;
+  while (i < end && TCHAR[head[i]] === 1) i++;
+  const sp1 = i;
+  if (sp1 === start || head[sp1] !== SP) throw new HeadError(400, 'malformed request line');
+  i++;
+  while (i < end && head[i] > SP && head[i] < 0x7f) i++;
+  const sp2 = i;
+  if (sp2 === sp1 + 1 || head[sp2] !== SP) throw new HeadError(400, 'malformed request target');
+  i++;
+  while (i < end && head[i] !== CR && VALUE_BYTE[head[i]] === 1) i++;
+  const eol = i;
+  if (head[eol] !== CR || head[eol + 1] !== LF) throw new HeadError(400, 'a line that does not end in CRLF');
+  const v = sp2 + 1;
+  const http1x = eol - v === 8 && head[v] === 72 && head[v + 1] === 84 && head[v + 2] === 84 && head[v + 3] === 80 && head[v + 4] === SLASH;
+  if (!http1x || head[v + 5] !== DIGIT_1 || head[v + 6] !== DOT || (head[v + 7] !== DIGIT_0 && head[v + 7] !== DIGIT_1)) {
+    const version = head.toString('latin1', v, eol);
     if (!/^HTTP\/\d\.\d$/.test(version)) throw new HeadError(400, 'malformed HTTP version');
     throw new HeadError(505, `${version} is not supported`);
   }
-  // No prototype: a field named __proto__ or constructor is a field like any other.
-  const headers = Object.create(null) as HeaderFields;
-  let repeated: Set<string> | undefined;
+
+  let fields = 0;
   let at = eol + 2;
   while (at < end) {
-    eol = lineEnd(head, at);
     const first = head[at];
     // Obsolete line folding is refused (RFC 9112 section 5.2).
     if (first === SP || first === HTAB) throw new HeadError(400, 'folded header line');
     let colon = at;
-    while (colon < eol && TCHAR[head[colon]] === 1) colon++;
+    // The head ends in CRLF, which is no tchar: the scan stops inside it.
+    while (TCHAR[head[colon]] === 1) colon++;
     // No whitespace between name and colon (RFC 9112 section 5.1): a classic smuggling vector.
-    if (colon === at || colon >= eol || head[colon] !== 58) throw new HeadError(400, 'bad header name');
+    if (colon === at || head[colon] !== COLON) throw new HeadError(400, 'bad header name');
     let from = colon + 1;
-    let to = eol;
-    while (from < to && (head[from] === SP || head[from] === HTAB)) from++;
+    while (head[from] === SP || head[from] === HTAB) from++;
+    let cr = from;
+    while (VALUE_BYTE[head[cr]] === 1) cr++;
+    // What stopped the value must be its line's CRLF: not a bare CR or LF, NUL or another control byte.
+    if (head[cr] !== CR || head[cr + 1] !== LF) throw new HeadError(400, 'bad header value');
+    let to = cr;
     while (to > from && (head[to - 1] === SP || head[to - 1] === HTAB)) to--;
-    for (let i = from; i < to; i++) if (VALUE_BYTE[head[i]] === 0) throw new HeadError(400, 'bad header value');
-    const name = head.toString('latin1', at, colon).toLowerCase();
-    const value = head.toString('latin1', from, to);
-    const known = headers[name];
-    if (known === undefined) {
-      headers[name] = value;
-    } else {
-      (repeated ??= new Set()).add(name);
-      headers[name] = `${known}, ${value}`;
+    if (4 * fields + 4 > fieldOffsets.length) {
+      const grown = new Int32Array(2 * fieldOffsets.length);
+      grown.set(fieldOffsets);
+      fieldOffsets = grown;
     }
-    at = eol + 2;
+    const k = 4 * fields++;
+    fieldOffsets[k] = at;
+    fieldOffsets[k + 1] = colon;
+    fieldOffsets[k + 2] = from;
+    fieldOffsets[k + 3] = to;
+    at = cr + 2;
   }
-  // A bare LF inside a line is refused above, as a byte no field or request line may hold.
+
+  // latin1 keeps every byte as one character, so obs-text survives and nothing is mis-decoded.
+  const text = head.toString('latin1', start, end);
+  const method = text.slice(0, sp1 - start);
+  const target = text.slice(sp1 + 1 - start, sp2 - start);
+  const version = head[v + 7] === DIGIT_1 ? 'HTTP/1.1' : 'HTTP/1.0';
+  // No prototype: a field named __proto__ or constructor is a field like any other.
+  const headers = Object.create(null) as HeaderFields;
+  let repeated: Set<string> | undefined;
+  for (let f = 0; f < fields; f++) {
+    const k = 4 * f;
+    const name =
+      commonField(head, fieldOffsets[k], fieldOffsets[k + 1]) ?? fieldName(text.slice(fieldOffsets[k] - start, fieldOffsets[k + 1] - start).toLowerCase());
+    if (addField(headers, name, text.slice(fieldOffsets[k + 2] - start, fieldOffsets[k + 3] - start))) (repeated ??= new Set()).add(name);
+  }
   return { method, target, version, headers, repeated: repeated ?? NONE_REPEATED };
 }
 
