@@ -16,6 +16,10 @@
  *   falls to `lowWaterMarkBytes`. A queue that would pass `maxQueueBytes` closes
  *   the connection with reason `backpressure` instead of growing. The backend
  *   takes ownership of `bytes`: the caller must not change them afterwards.
+ * - `sendText(connId, latin1)` is `send` of the bytes of a string of one byte
+ *   per character (an HTTP head, ASCII text), without a buffer made for it
+ *   first: the native backends encode it straight into their send arena,
+ *   node:net writes the string itself. Same limits, same answer.
  * - `sendMany(connIds, bytes, count)` queues one buffer for the first `count`
  *   connections of `connIds` (all of them by default; a broadcast) with no
  *   per-recipient copy; the same limits apply to each. It reads `connIds`
@@ -266,6 +270,7 @@ export interface Backend {
   listen(options: ListenOptions): Promise<Listening>;
   connect(host: string, port: number): number;
   send(connId: number, bytes: Uint8Array): boolean;
+  sendText(connId: number, latin1: string): boolean;
   sendMany(connIds: ArrayLike<number>, bytes: Uint8Array, count?: number): void;
   /** Bytes queued for `connId` and not yet written; 0 for an unknown id. */
   bufferedAmount(connId: number): number;

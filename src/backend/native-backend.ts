@@ -154,6 +154,21 @@ export class NativeBackend implements Backend, LoopOwner {
     return queued <= this.options.highWaterMarkBytes;
   }
 
+  sendText(connId: number, latin1: string): boolean {
+    const slot = connSlot(connId);
+    const gen = connGeneration(connId);
+    if (connId < 0 || this.loop.sendable[slot] !== gen + 1) return false;
+    const queued = this.loop.queuedBytes(slot) + latin1.length;
+    if (queued > this.options.maxQueueBytes) {
+      this.abortWith(connId, 'backpressure');
+      return false;
+    }
+    this.loop.sendText(slot, gen, latin1);
+    this.sends++;
+    this.bytesOut += latin1.length;
+    return queued <= this.options.highWaterMarkBytes;
+  }
+
   sendMany(connIds: ArrayLike<number>, bytes: Uint8Array, count = connIds.length): void {
     if (this.targets.length < 2 * count) this.targets = new Int32Array(2 * count);
     const targets = this.targets;

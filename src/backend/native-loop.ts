@@ -192,6 +192,28 @@ export class NativeLoop {
     this.addPending(slot, bytes.length);
   }
 
+  /** Queues the bytes of `latin1` (one byte per character) for one connection, encoded straight into the arena. */
+  sendText(slot: number, gen: number, latin1: string): void {
+    const length = latin1.length;
+    if (length > ARENA_BYTES) {
+      this.send(slot, gen, Buffer.from(latin1, 'latin1'));
+      return;
+    }
+    this.reserve(5, length);
+    const offset = this.arenaBytes;
+    this.arena.write(latin1, offset, length, 'latin1');
+    this.arenaBytes = offset + length;
+    const c = this.commands;
+    const i = this.commandInts;
+    c[i] = P.CMD_SEND;
+    c[i + 1] = slot;
+    c[i + 2] = gen;
+    c[i + 3] = offset;
+    c[i + 4] = length;
+    this.commandInts = i + 5;
+    this.addPending(slot, length);
+  }
+
   /** Queues one copy of `bytes` for every (slot, gen) pair in `targets`. */
   sendMany(targets: Int32Array, pairs: number, bytes: Uint8Array): void {
     if (pairs === 0) return;

@@ -133,6 +133,12 @@ export class NetBackend implements Backend {
     return this.write(conn, bytes);
   }
 
+  sendText(connId: number, latin1: string): boolean {
+    const conn = this.conns.get(connId);
+    if (conn === undefined || conn.closing || !conn.connected) return false;
+    return this.write(conn, latin1);
+  }
+
   sendMany(connIds: ArrayLike<number>, bytes: Uint8Array, count = connIds.length): void {
     for (let i = 0; i < count; i++) {
       const conn = this.conns.get(connIds[i]);
@@ -287,7 +293,8 @@ export class NetBackend implements Backend {
     conn.reason = reason;
   }
 
-  private write(conn: NetConn, bytes: Uint8Array): boolean {
+  /** `bytes` as a string: latin1, one byte per character, so its length is its byte count. */
+  private write(conn: NetConn, bytes: Uint8Array | string): boolean {
     const queued = conn.socket.writableLength + bytes.length;
     if (queued > this.options.maxQueueBytes) {
       this.beginClose(conn, 'backpressure');
@@ -312,10 +319,10 @@ export class NetBackend implements Backend {
     this.bytesOut += bytes.length;
     if (queued > this.options.highWaterMarkBytes) conn.overHighWater = true;
     if (conn.overHighWater) {
-      conn.socket.write(bytes, conn.onWritten);
+      conn.socket.write(bytes, 'latin1', conn.onWritten);
       return false;
     }
-    conn.socket.write(bytes);
+    conn.socket.write(bytes, 'latin1');
     return true;
   }
 

@@ -28,6 +28,9 @@
  *     connection's queue is over its high-water mark: a protocol that writes
  *     in answer to requests (HTTP) stops reading more of them until
  *     `stream.drained()`;
+ *   - `peer.writeText(latin1)`: `peer.write` of a string's bytes, one byte
+ *     per character (an HTTP head and an ASCII body), with no buffer made
+ *     for them on the way: the backend encodes them where it queues them;
  *   - `peer.opened(data)` once the handshake is over (for a protocol without
  *     one, inside `open`): the connection becomes a session now, with `data`
  *     (what an upgrade hook handed over) as its initial `session.data`. No
@@ -78,6 +81,7 @@ export interface StreamPeer {
   readonly remoteAddress: string;
   readonly remotePort: number;
   write(bytes: Uint8Array): boolean;
+  writeText(latin1: string): boolean;
   opened(data: object | undefined): void;
   packet(packetId: number, buffer: Buffer, start: number, end: number): void;
   activity(): void;

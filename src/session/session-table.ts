@@ -99,6 +99,8 @@ export class SessionTable {
   private readonly onAccept: (session: InboundSession) => void;
   private readonly onCloseHook: SessionTableOptions['onClose'];
   private emptyWaiters: Array<() => void> = [];
+  /** The idle clock read once for the batch being handled (0 outside one): a touch inside it reads no clock of its own. */
+  private batchClockMs = 0;
 
   constructor(options: SessionTableOptions) {
     this.protocol = options.protocol;
@@ -154,7 +156,7 @@ export class SessionTable {
 
   /** @internal A sign of life that carried no packet (a pong): the session is not idle. */
   touch(session: Session): void {
-    if (session.state !== 'closing' && session.state !== 'closed') session.idle?.touch(session, idleClockMs());
+    if (session.state !== 'closing' && session.state !== 'closed') session.idle?.touch(session, this.batchClockMs || idleClockMs());
   }
 
   /**
@@ -225,6 +227,15 @@ export class SessionTable {
   private readonly onEvents = (batch: readonly BackendEvent[]): void => {
     // One clock read per batch is precise enough for idle timeouts.
     const now = this.sweepers.size > 0 || this.idleTimeoutMs > 0 ? idleClockMs() : 0;
+    this.batchClockMs = now;
+    try {
+      this.handle(batch, now);
+    } finally {
+      this.batchClockMs = 0;
+    }
+  };
+
+  private handle(batch: readonly BackendEvent[], now: number): void {
     for (const event of batch) {
       switch (event.type) {
         case 'accept': {
@@ -287,5 +298,5 @@ export class SessionTable {
         }
       }
     }
-  };
+  }
 }

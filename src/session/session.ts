@@ -213,6 +213,13 @@ export class Session<Data extends object = Record<string, any>> implements IdleE
     return this.table.backend.send(this.connId, bytes);
   }
 
+  /** @internal `write` of a latin1 string's bytes (an HTTP answer's head and text), encoded by the backend as it queues them. */
+  writeText(latin1: string): boolean {
+    if (this.connId < 0) return false;
+    this.table.traffic[this.protocol.name].bytesOut += latin1.length;
+    return this.table.backend.sendText(this.connId, latin1);
+  }
+
   /** @internal The send queue fell back to its low-water mark: the protocol hears first, then the listeners. */
   drained(): void {
     this.stream?.drained?.();

@@ -65,6 +65,29 @@ describe.each(backends)('backend %s', (kind) => {
     socket.destroy();
   });
 
+
+  it('sendText queues a string one byte per character, in order with send, under the same limits', async () => {
+    const limits = { highWaterMarkBytes: 64 * 1024, lowWaterMarkBytes: 16 * 1024, maxQueueBytes: 8 * 1024 * 1024 };
+    const t = make(limits);
+    const { socket, connId, fromServer } = await acceptOne(t);
+    // Bytes over 0x7f go as themselves (latin1), not as UTF-8; a text larger than the native send arena (4 MiB) goes in pieces.
+    const large = 'x'.repeat(5 * 1024 * 1024);
+    const expected = Buffer.concat([
+      Buffer.from('HTTP/1.1 200 OK\r\n', 'latin1'),
+      Buffer.from([1, 2, 3]),
+      Buffer.from('caf\u00e9 \u00ff', 'latin1'),
+      Buffer.from(large, 'latin1'),
+    ]);
+    t.backend.sendText(connId, 'HTTP/1.1 200 OK\r\n');
+    t.backend.send(connId, Buffer.from([1, 2, 3]));
+    t.backend.sendText(connId, 'caf\u00e9 \u00ff');
+    // Over the high-water mark: the same answer send gives.
+    expect(t.backend.sendText(connId, large)).toBe(false);
+    await waitFor(() => fromServer().length >= expected.length, 'the text');
+    expect(fromServer().equals(expected)).toBe(true);
+    expect(t.backend.stats().bytesOut).toBe(expected.length);
+    socket.destroy();
+  });
   it('delivers events in batches, not one call per event', async () => {
     const t = make();
     const { listenerId, port } = await t.backend.listen({ host: '127.0.0.1', port: 0 });

@@ -229,9 +229,8 @@ class HttpStream implements ProtocolStream {
 
   /** Writes the answers gathered so far, ahead of anything else the connection sends. */
   private flush(): void {
-    const bytes = this.out.take();
     // Over the high-water mark: a client pipelining faster than it reads waits, rather than growing our queue.
-    if (bytes !== undefined && !this.peer.write(bytes)) this.blocked = true;
+    if (!this.out.writeTo(this.peer)) this.blocked = true;
   }
 
   /** Parses the next request head; false while it has not all arrived. */
