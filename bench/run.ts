@@ -39,11 +39,16 @@ import {
  *   npm run bench -- [--runs 3] [--duration-ms 3000] [--warmup-ms 1000] [--workload all|echo,broadcast,...]
  *                    [--targets all|ringport/uring,...] [--loadgen c|js] [--settle-ms 1000]
  *                    [--wait-quiet-ms 0] [--profile off|cpu|perf] [--fixed-rate 50000]
- *                    [--http-loadgen auto|wrk|c] [--wrk-threads 1]
+ *                    [--http-loadgen auto|wrk|c] [--wrk-threads 1] [--pin off|S,L]
  *
  * `--wait-quiet-ms N` is for shared machines: it waits up to N ms before each
  * run for the machine to go idle, and repeats a run that other processes
  * disturbed all the same. The default, 0, keeps the bench's duration fixed.
+ *
+ * `--pin S,L` holds the server to CPU S and the load generator to CPU L
+ * (taskset, every thread, a forked wrk too), the same for every row: on a
+ * small machine the scheduler otherwise moves them onto one core now and
+ * then, and a run's figure says where they landed more than what served.
  */
 const BASELINE = NODE_NET;
 /**
@@ -105,6 +110,8 @@ interface Options {
   httpLoadgen: Map<string, 'wrk' | 'c'>;
   /** wrk's threads (`-t`). */
   wrkThreads: number;
+  /** `--pin S,L`: the CPUs the server and the load generator are held to (every thread), or undefined. */
+  pin: { server: string; load: string } | undefined;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -205,6 +212,30 @@ class ProcCpuMeter {
   }
 }
 
+/** Holds process `pid`, every thread of it and every process it started, to CPU `cpu` (`--pin`). */
+function pinTree(pid: number, cpu: string): void {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${pids[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      try {
+        for (const child of fs.readFileSync(`/proc/${pids[i]}/task/${tid}/children`, 'utf8').split(' ')) if (child !== '') pids.push(Number(child));
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  }
+  for (const p of pids) {
+    const result = spawnSync('taskset', ['-a', '-p', '-c', cpu, String(p)], { stdio: 'ignore' });
+    if (result.status !== 0 && fs.existsSync(`/proc/${p}`)) throw new Error(`--pin: taskset -a -p -c ${cpu} ${p} failed`);
+  }
+}
+
 /** `perf record` of the server over the measured window, for `--profile perf`. */
 function startPerf(pid: number, workload: Workload, target: string, run: number): ChildProcess | undefined {
   const out = path.join(profileDir(workload, target, run), 'perf.data');
@@ -241,6 +272,10 @@ async function runTraffic(target: string, workload: Workload, run: number, optio
   try {
     const budgetMs = START_TIMEOUT_MS + options.warmupMs + options.durationMs + SLACK_MS;
     const load = startLoad(workload, server.port, options);
+    if (options.pin !== undefined) {
+      pinTree(server.child.pid!, options.pin.server);
+      pinTree(load.pid!, options.pin.load);
+    }
     let perf: ChildProcess | undefined;
     try {
       const host = new HostCpuMeter();
@@ -249,6 +284,8 @@ async function runTraffic(target: string, workload: Workload, run: number, optio
       let window: ReturnType<ServerHandle['windowEnd']> | undefined;
       load.on('message', (message: LoadMessage) => {
         if (message.type === 'window-start') {
+          // Again: a load generator may have started its own program (wrk) since.
+          if (options.pin !== undefined) pinTree(load.pid!, options.pin.load);
           host.restart();
           server.windowStart();
           if (options.profile === 'perf') perf = startPerf(server.child.pid!, workload, target, run);
@@ -517,6 +554,7 @@ async function main(): Promise<void> {
     'fixed-rate': String(FIXED_RATE),
     'http-loadgen': 'auto',
     'wrk-threads': '1',
+    pin: 'off',
   });
   const runs = intFlag(flags, 'runs', 1);
   const durationMs = intFlag(flags, 'duration-ms', 100);
@@ -525,6 +563,16 @@ async function main(): Promise<void> {
   const settleMs = intFlag(flags, 'settle-ms', 0);
   const fixedRate = intFlag(flags, 'fixed-rate', 1);
   const wrkThreads = intFlag(flags, 'wrk-threads', 1);
+  let pin: Options['pin'];
+  if (flags.pin !== 'off') {
+    const [server, load, extra] = flags.pin.split(',');
+    const cpus = os.cpus().length;
+    const ok = (cpu: string | undefined) => cpu !== undefined && /^\d+$/.test(cpu) && Number(cpu) < cpus;
+    if (!ok(server) || !ok(load) || server === load || extra !== undefined) {
+      throw new Error(`--pin must be off or two different CPUs below ${cpus}, server first (0,1), got '${flags.pin}'`);
+    }
+    pin = { server: server!, load: load! };
+  }
   if (!['auto', 'wrk', 'c'].includes(flags['http-loadgen'])) throw new Error(`--http-loadgen must be auto, wrk or c, got '${flags['http-loadgen']}'`);
   if (!['off', 'cpu', 'perf'].includes(flags.profile)) throw new Error(`--profile must be off, cpu or perf, got '${flags.profile}'`);
   if (!['c', 'js'].includes(flags.loadgen)) throw new Error(`--loadgen must be c or js, got '${flags.loadgen}'`);
@@ -606,6 +654,7 @@ async function main(): Promise<void> {
     profile: flags.profile as Options['profile'],
     httpLoadgen,
     wrkThreads,
+    pin,
   };
   const loadgenOf = (workload: Workload): string => {
     if (workload.http === undefined) return cLoadgen !== undefined ? 'C' : 'JS';
@@ -620,6 +669,7 @@ async function main(): Promise<void> {
     `bench: targets ${targets.join(', ')}; ${runs} runs of ${durationMs} ms after ${warmupMs} ms warm-up; ` +
       `load generator: ${cLoadgen !== undefined ? `C (${path.relative(process.cwd(), cLoadgen)})` : 'JS'}`,
   );
+  if (pin !== undefined) console.log(`bench: the server is held to CPU ${pin.server}, the load generator to CPU ${pin.load} (--pin)`);
   if (skipped.length > 0) console.log(`bench: skipping ${skipped.join(', ')}`);
   for (const note of httpNotes) console.log(`bench: ${note}`);
   const httpChosen = chosen.filter((w) => w.http !== undefined);
