@@ -100,8 +100,42 @@ function refreshDate(): void {
   if (second !== dateSecond) {
     dateSecond = second;
     dateLine = `Date: ${new Date(second * 1000).toUTCString()}\r\n`;
+    headStarts.clear();
   }
 }
+/** The status line and the Date line, per status, until the Date changes. */
+const headStarts = new Map<number, string>();
+function headStart(status: number): string {
+  let start = headStarts.get(status);
+  if (start === undefined) {
+    start = statusLine(status) + date();
+    headStarts.set(status, start);
+  }
+  return start;
+}
+
+/**
+ * `Content-Type: <value>\r\n` for the types answers carry again and again
+ * (the defaults, a handler's constant): one string rather than one made per
+ * response. Bounded, for handlers that vary it.
+ */
+const contentTypeLines = new Map<string, string>();
+function contentTypeLine(value: string): string {
+  let line = contentTypeLines.get(value);
+  if (line === undefined) {
+    line = `Content-Type: ${value}\r\n`;
+    if (contentTypeLines.size < 64) contentTypeLines.set(value, line);
+  }
+  return line;
+}
+
+/** `Content-Length: n\r\n` for the small lengths most answers have, made once each. */
+const lengthLines: string[] = [];
+function lengthLine(length: number): string {
+  if (length >= 4096) return `Content-Length: ${length}\r\n`;
+  return (lengthLines[length] ??= `Content-Length: ${length}\r\n`);
+}
+
 function date(): string {
   if (dateTimer === undefined) {
     refreshDate();
@@ -256,17 +290,16 @@ class HttpStream implements ProtocolStream {
 
   /** `headStart`: where the head began in the buffer, for an upgrade to read it again. */
   private startRequest(head: RequestHead, headStart: number): void {
-    const { headers } = head;
     if (!KNOWN_METHODS.has(head.method)) throw new HeadError(501, `method ${head.method} is not implemented`);
-    if (head.version === 'HTTP/1.1' && (headers.host === undefined || head.repeated.has('host'))) {
+    if (head.version === 'HTTP/1.1' && (head.host === undefined || (head.repeated.size > 0 && head.repeated.has('host')))) {
       throw new HeadError(400, 'HTTP/1.1 needs exactly one Host header');
     }
-    const connection = headers.connection;
+    const connection = head.connection;
     this.http10 = head.version === 'HTTP/1.0';
     // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes it unless asked to keep it.
     this.persistent = this.http10 ? hasToken(connection, 'keep-alive') : !hasToken(connection, 'close');
 
-    const upgradeTo = headers.upgrade !== undefined && hasToken(headers.upgrade, 'websocket') ? this.options.upgrades.get(pathOf(head.target)) : undefined;
+    const upgradeTo = head.upgrade !== undefined && hasToken(head.upgrade, 'websocket') ? this.options.upgrades.get(pathOf(head.target)) : undefined;
     if (upgradeTo !== undefined) {
       // The WebSocket protocol reads the request itself: hand it everything from the head on.
       this.state = DONE;
@@ -275,8 +308,8 @@ class HttpStream implements ProtocolStream {
       return;
     }
 
-    const te = headers['transfer-encoding'];
-    const cl = headers['content-length'];
+    const te = head.transferEncoding;
+    const cl = head.contentLength;
     if (te !== undefined) {
       if (cl !== undefined) throw new HeadError(400, 'both Content-Length and Transfer-Encoding');
       if (head.version !== 'HTTP/1.1') throw new HeadError(400, 'Transfer-Encoding in an HTTP/1.0 request');
@@ -301,7 +334,7 @@ class HttpStream implements ProtocolStream {
 
   /** A client waiting for leave to send its body gets it (RFC 9110 section 10.1.1). */
   private expectContinue(head: RequestHead): void {
-    if (head.version === 'HTTP/1.1' && hasToken(head.headers.expect, '100-continue')) {
+    if (head.version === 'HTTP/1.1' && hasToken(head.expect, '100-continue')) {
       this.flush();
       this.peer.write(CONTINUE);
     }
@@ -427,14 +460,15 @@ class HttpStream implements ProtocolStream {
    * Content-Length this adds unless the answer set one.
    */
   private headOf(answer: HttpAnswer, keepAlive: boolean, framing: string | undefined, bodyLength = 0): string {
-    let head = statusLine(answer.status) + date();
+    let head = headStart(answer.status);
     let hasLength = false;
     for (const [name, value] of answer.headers ?? []) {
       // Only the framing fields' lengths are worth lower-casing for.
       const lower = name.length === 14 || name.length === 17 ? name.toLowerCase() : '';
       // A streamed body is framed here and nowhere else: a field set by hand could contradict it and desync the connection.
       if (framing !== undefined && (lower === 'content-length' || lower === 'transfer-encoding')) continue;
-      head += `${name}: ${value}\r\n`;
+      // Spelled as ringport's defaults spell it (the same string, compared by identity first): its line is kept.
+      head += name === 'Content-Type' ? contentTypeLine(value) : `${name}: ${value}\r\n`;
       if (lower === 'content-length') hasLength = true;
     }
     if (isBodiless(answer.status)) {
@@ -442,7 +476,7 @@ class HttpStream implements ProtocolStream {
     } else if (framing !== undefined) {
       head += framing;
     } else if (!hasLength) {
-      head += `Content-Length: ${bodyLength}\r\n`;
+      head += lengthLine(bodyLength);
     }
     // An HTTP/1.0 client keeps the connection only when told it is kept.
     return head + (keepAlive ? (this.http10 ? 'Connection: keep-alive\r\n\r\n' : '\r\n') : 'Connection: close\r\n\r\n');

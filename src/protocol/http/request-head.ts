@@ -17,7 +17,35 @@ export interface RequestHead {
   readonly headers: HeaderFields;
   /** Fields that appeared more than once, by name: a request may not repeat some (Content-Length). */
   readonly repeated: ReadonlySet<string>;
+  /**
+   * The fields that decide how the request is read, as in `headers` (a
+   * repeated one joined), noted by the parser as it meets them: HTTP reads
+   * these for every request, and a field absent from `headers` is its
+   * costliest lookup.
+   */
+  readonly host: string | undefined;
+  readonly connection: string | undefined;
+  readonly upgrade: string | undefined;
+  readonly transferEncoding: string | undefined;
+  readonly contentLength: string | undefined;
+  readonly expect: string | undefined;
 }
+
+/** Where the parser notes a field of {@link RequestHead} beside `headers` (0: nowhere). */
+const NOTED_HOST = 1;
+const NOTED_CONNECTION = 2;
+const NOTED_UPGRADE = 3;
+const NOTED_TRANSFER_ENCODING = 4;
+const NOTED_CONTENT_LENGTH = 5;
+const NOTED_EXPECT = 6;
+const NOTED: Record<string, number> = {
+  host: NOTED_HOST,
+  connection: NOTED_CONNECTION,
+  upgrade: NOTED_UPGRADE,
+  'transfer-encoding': NOTED_TRANSFER_ENCODING,
+  'content-length': NOTED_CONTENT_LENGTH,
+  expect: NOTED_EXPECT,
+};
 
 export interface ResponseHead {
   readonly version: string;
@@ -125,30 +153,63 @@ const FIELD_NAMES = new Map<string, string>();
  * these is recognized from its bytes, without a string cut and lower-cased
  * for it.
  */
-const COMMON_FIELDS: Array<Array<{ readonly bytes: Uint8Array; readonly name: string }> | undefined> = [];
+const COMMON_FIELDS: Array<Array<CommonField> | undefined> = [];
+interface CommonField {
+  readonly bytes: Uint8Array;
+  readonly name: string;
+  /** NOTED_*, or 0. */
+  readonly noted: number;
+}
 for (const name of [
   'host', 'connection', 'content-length', 'content-type', 'transfer-encoding', 'upgrade', 'expect', 'accept',
   'accept-encoding', 'accept-language', 'user-agent', 'cookie', 'origin', 'referer', 'authorization', 'cache-control',
   'if-none-match', 'if-modified-since', 'range', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions',
   'sec-websocket-protocol', 'x-forwarded-for', 'pragma',
 ]) {
-  (COMMON_FIELDS[name.length] ??= []).push({ bytes: Buffer.from(name, 'latin1'), name });
+  (COMMON_FIELDS[name.length] ??= []).push({ bytes: Buffer.from(name, 'latin1'), name, noted: NOTED[name] ?? 0 });
+}
+
+/** The methods requests use most, recognized from their bytes: a constant string, not one cut per request. */
+const COMMON_METHODS: Array<Array<{ readonly bytes: Uint8Array; readonly name: string }> | undefined> = [];
+for (const name of ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'PATCH']) {
+  (COMMON_METHODS[name.length] ??= []).push({ bytes: Buffer.from(name, 'latin1'), name });
+}
+function commonMethod(head: Buffer, at: number, end: number): string | undefined {
+  const candidates = COMMON_METHODS[end - at];
+  if (candidates === undefined) return undefined;
+  for (const candidate of candidates) {
+    const bytes = candidate.bytes;
+    let j = 0;
+    while (j < bytes.length && head[at + j] === bytes[j]) j++;
+    if (j === bytes.length) return candidate.name;
+  }
+  return undefined;
 }
 
 /**
- * The lower-cased name of `head[at, colon)` where it is a common one, else
- * undefined. Comparing `byte | 0x20` is a lower-casing compare for a name
+ * `buffer.toString('latin1', start, end)` without its argument checks (a
+ * head's bounds are known good): Buffer's own `latin1Slice`, where the
+ * runtime has it.
+ */
+const latin1: (buffer: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === 'function'
+    ? (buffer, start, end) => (buffer as unknown as { latin1Slice(start: number, end: number): string }).latin1Slice(start, end)
+    : (buffer, start, end) => buffer.toString('latin1', start, end);
+
+/**
+ * `head[at, colon)` where it names a common field (its lower-cased name,
+ * and where the parser notes it), else undefined. Comparing `byte | 0x20` is a lower-casing compare for a name
  * already checked to be a token: no other tchar maps onto a lower-case
  * letter, a digit or `-` that way.
  */
-function commonField(head: Buffer, at: number, colon: number): string | undefined {
+function commonField(head: Buffer, at: number, colon: number): CommonField | undefined {
   const candidates = COMMON_FIELDS[colon - at];
   if (candidates === undefined) return undefined;
   for (const candidate of candidates) {
     const bytes = candidate.bytes;
     let j = 0;
     while (j < bytes.length && (head[at + j] | 0x20) === bytes[j]) j++;
-    if (j === bytes.length) return candidate.name;
+    if (j === bytes.length) return candidate;
   }
   return undefined;
 }
@@ -236,20 +297,51 @@ export function parseRequestHead(head: Buffer, start = 0, stop = head.length): R
   }
 
   // latin1 keeps every byte as one character, so obs-text survives and nothing is mis-decoded.
-  const text = head.toString('latin1', start, end);
-  const method = text.slice(0, sp1 - start);
+  const text = latin1(head, start, end);
+  const method = commonMethod(head, start, sp1) ?? text.slice(0, sp1 - start);
   const target = text.slice(sp1 + 1 - start, sp2 - start);
   const version = head[v + 7] === DIGIT_1 ? 'HTTP/1.1' : 'HTTP/1.0';
   // No prototype: a field named __proto__ or constructor is a field like any other.
   const headers = Object.create(null) as HeaderFields;
   let repeated: Set<string> | undefined;
+  let host: string | undefined;
+  let connection: string | undefined;
+  let upgrade: string | undefined;
+  let transferEncoding: string | undefined;
+  let contentLength: string | undefined;
+  let expect: string | undefined;
   for (let f = 0; f < fields; f++) {
     const k = 4 * f;
-    const name =
-      commonField(head, fieldOffsets[k], fieldOffsets[k + 1]) ?? fieldName(text.slice(fieldOffsets[k] - start, fieldOffsets[k + 1] - start).toLowerCase());
-    if (addField(headers, name, text.slice(fieldOffsets[k + 2] - start, fieldOffsets[k + 3] - start))) (repeated ??= new Set()).add(name);
+    const common = commonField(head, fieldOffsets[k], fieldOffsets[k + 1]);
+    const name = common !== undefined ? common.name : fieldName(text.slice(fieldOffsets[k] - start, fieldOffsets[k + 1] - start).toLowerCase());
+    const value = text.slice(fieldOffsets[k + 2] - start, fieldOffsets[k + 3] - start);
+    const again = addField(headers, name, value);
+    if (again) (repeated ??= new Set()).add(name);
+    if (common === undefined || common.noted === 0) continue;
+    // A repeated field is noted as joined, the way `headers` has it.
+    const noted = again ? headers[name] : value;
+    switch (common.noted) {
+      case NOTED_HOST:
+        host = noted;
+        break;
+      case NOTED_CONNECTION:
+        connection = noted;
+        break;
+      case NOTED_UPGRADE:
+        upgrade = noted;
+        break;
+      case NOTED_TRANSFER_ENCODING:
+        transferEncoding = noted;
+        break;
+      case NOTED_CONTENT_LENGTH:
+        contentLength = noted;
+        break;
+      case NOTED_EXPECT:
+        expect = noted;
+        break;
+    }
   }
-  return { method, target, version, headers, repeated: repeated ?? NONE_REPEATED };
+  return { method, target, version, headers, repeated: repeated ?? NONE_REPEATED, host, connection, upgrade, transferEncoding, contentLength, expect };
 }
 
 const NONE_REPEATED: ReadonlySet<string> = new Set();
