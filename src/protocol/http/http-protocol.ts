@@ -488,7 +488,7 @@ class HttpStream implements ProtocolStream {
       this.out.addText(this.headOf(answer, keepAlive, this.framingField(answer.body)));
     } else {
       const body = answer.body ?? EMPTY;
-      const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+      const bodyLength = typeof body === 'string' ? utf8Length(body) : body.length;
       const head = this.headOf(answer, keepAlive, undefined, bodyLength);
       if (omitBody || isBodiless(answer.status) || bodyLength === 0) {
         this.out.addText(head);
@@ -540,6 +540,14 @@ class HttpStream implements ProtocolStream {
       body,
     ]);
   }
+}
+
+/** The UTF-8 length of `text`: a short ASCII one counted here, cheaper than the call into Buffer for it. */
+function utf8Length(text: string): number {
+  const n = text.length;
+  if (n > 64) return Buffer.byteLength(text);
+  for (let i = 0; i < n; i++) if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text);
+  return n;
 }
 
 /** `length` bytes of `buffer` from `at`, in a buffer of their own; a short body is copied by hand, cheaper than a view to copy from. */
