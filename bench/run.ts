@@ -43,7 +43,8 @@ import {
  *
  * `--wait-quiet-ms N` is for shared machines: it waits up to N ms before each
  * run for the machine to go idle, and repeats a run that other processes
- * disturbed all the same. The default, 0, keeps the bench's duration fixed.
+ * disturbed all the same, or that lost over 10 % of the CPUs to steal. The
+ * default, 0, keeps the bench's duration fixed.
  *
  * `--pin S,L` holds the server to CPU S and the load generator to CPU L
  * (taskset, every thread, a forked wrk too), the same for every row: on a
@@ -73,6 +74,8 @@ const START_TIMEOUT_MS = 30_000;
 const SLACK_MS = 30_000;
 // Other processes using more than this much of a core during a window make its figures suspect.
 const OTHER_CPU_WARNING_PERCENT = 20;
+// The hypervisor running other guests on this one's CPUs for more than this share of the window (steal) makes it suspect too.
+const STEAL_WARNING_PERCENT = 10;
 // With --wait-quiet-ms, how often a disturbed run is tried again before its result is taken as it is.
 const MAX_REPEATS = 2;
 // A load generator using this much of each of its threads may be what limits the row: its figure is then a floor.
@@ -419,7 +422,8 @@ async function runMemory(target: string, workload: Workload, run: number, option
 
 /**
  * One run of one target. With `waitQuietMs`, it first waits for the machine
- * to go idle, and a run that other processes disturbed anyway is repeated
+ * to go idle, and a run that other processes or the hypervisor (steal)
+ * disturbed anyway is repeated
  * (at most MAX_REPEATS times); the disturbed attempts are returned apart, to
  * be kept in the JSON but out of the medians.
  */
@@ -441,10 +445,12 @@ async function measure(
       record = { target, run, error: (err as Error).message };
     }
     const busy = (record.otherCpuPercent ?? 0) > OTHER_CPU_WARNING_PERCENT;
-    if (!busy || options.waitQuietMs === 0 || disturbed.length === MAX_REPEATS) return { record, disturbed };
-    console.log(
-      `  ${workload.name} run ${run} ${target} disturbed (other processes used ${Math.round(record.otherCpuPercent!)}% of a core): repeating`,
-    );
+    const stolen = (record.stealPercent ?? 0) > STEAL_WARNING_PERCENT;
+    if ((!busy && !stolen) || options.waitQuietMs === 0 || disturbed.length === MAX_REPEATS) return { record, disturbed };
+    const why = busy
+      ? `other processes used ${Math.round(record.otherCpuPercent!)}% of a core`
+      : `the hypervisor took ${Math.round(record.stealPercent!)}% of the CPUs (steal)`;
+    console.log(`  ${workload.name} run ${run} ${target} disturbed (${why}): repeating`);
     disturbed.push(record);
   }
 }
