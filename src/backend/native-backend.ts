@@ -140,32 +140,28 @@ export class NativeBackend implements Backend, LoopOwner {
   }
 
   send(connId: number, bytes: Uint8Array): boolean {
-    const slot = connSlot(connId);
-    const gen = connGeneration(connId);
-    if (connId < 0 || this.loop.sendable[slot] !== gen + 1) return false;
-    const queued = this.loop.queuedBytes(slot) + bytes.length;
-    if (queued > this.options.maxQueueBytes) {
-      this.abortWith(connId, 'backpressure');
-      return false;
-    }
-    this.loop.send(slot, gen, bytes);
-    this.sends++;
-    this.bytesOut += bytes.length;
-    return queued <= this.options.highWaterMarkBytes;
+    return this.queue(connId, bytes);
   }
 
   sendText(connId: number, latin1: string): boolean {
+    return this.queue(connId, latin1);
+  }
+
+  /** `send` and `sendText`: `what` is bytes, or latin1 text of one byte per character. */
+  private queue(connId: number, what: Uint8Array | string): boolean {
     const slot = connSlot(connId);
     const gen = connGeneration(connId);
     if (connId < 0 || this.loop.sendable[slot] !== gen + 1) return false;
-    const queued = this.loop.queuedBytes(slot) + latin1.length;
+    const length = what.length;
+    const queued = this.loop.queuedBytes(slot) + length;
     if (queued > this.options.maxQueueBytes) {
       this.abortWith(connId, 'backpressure');
       return false;
     }
-    this.loop.sendText(slot, gen, latin1);
+    if (typeof what === 'string') this.loop.sendText(slot, gen, what);
+    else this.loop.send(slot, gen, what);
     this.sends++;
-    this.bytesOut += latin1.length;
+    this.bytesOut += length;
     return queued <= this.options.highWaterMarkBytes;
   }
 

@@ -180,16 +180,7 @@ export class NativeLoop {
       return;
     }
     this.reserve(5, bytes.length);
-    const offset = this.copy(bytes);
-    const c = this.commands;
-    const i = this.commandInts;
-    c[i] = P.CMD_SEND;
-    c[i + 1] = slot;
-    c[i + 2] = gen;
-    c[i + 3] = offset;
-    c[i + 4] = bytes.length;
-    this.commandInts = i + 5;
-    this.addPending(slot, bytes.length);
+    this.sendCommand(slot, gen, this.copy(bytes), bytes.length);
   }
 
   /** Queues the bytes of `latin1` (one byte per character) for one connection, encoded straight into the arena. */
@@ -203,6 +194,11 @@ export class NativeLoop {
     const offset = this.arenaBytes;
     this.arena.write(latin1, offset, length, 'latin1');
     this.arenaBytes = offset + length;
+    this.sendCommand(slot, gen, offset, length);
+  }
+
+  /** The command that sends `arena[offset, offset + length)` to (slot, gen); room for it was reserved. */
+  private sendCommand(slot: number, gen: number, offset: number, length: number): void {
     const c = this.commands;
     const i = this.commandInts;
     c[i] = P.CMD_SEND;

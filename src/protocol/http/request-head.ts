@@ -170,20 +170,9 @@ for (const name of [
 }
 
 /** The methods requests use most, recognized from their bytes: a constant string, not one cut per request. */
-const COMMON_METHODS: Array<Array<{ readonly bytes: Uint8Array; readonly name: string }> | undefined> = [];
+const COMMON_METHODS: Array<Array<CommonField> | undefined> = [];
 for (const name of ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'PATCH']) {
-  (COMMON_METHODS[name.length] ??= []).push({ bytes: Buffer.from(name, 'latin1'), name });
-}
-function commonMethod(head: Buffer, at: number, end: number): string | undefined {
-  const candidates = COMMON_METHODS[end - at];
-  if (candidates === undefined) return undefined;
-  for (const candidate of candidates) {
-    const bytes = candidate.bytes;
-    let j = 0;
-    while (j < bytes.length && head[at + j] === bytes[j]) j++;
-    if (j === bytes.length) return candidate.name;
-  }
-  return undefined;
+  (COMMON_METHODS[name.length] ??= []).push({ bytes: Buffer.from(name, 'latin1'), name, noted: 0 });
 }
 
 /**
@@ -197,18 +186,19 @@ const latin1: (buffer: Buffer, start: number, end: number) => string =
     : (buffer, start, end) => buffer.toString('latin1', start, end);
 
 /**
- * `head[at, colon)` where it names a common field (its lower-cased name,
- * and where the parser notes it), else undefined. Comparing `byte | 0x20` is a lower-casing compare for a name
- * already checked to be a token: no other tchar maps onto a lower-case
- * letter, a digit or `-` that way.
+ * The entry of `table` (by length) that `head[at, end)` spells, else
+ * undefined; `fold` 0x20 compares without case. `byte | 0x20` is a
+ * lower-casing compare for a name already checked to be a token: no other
+ * tchar maps onto a lower-case letter, a digit or `-` that way. Field
+ * names compare so; methods are case-sensitive (fold 0).
  */
-function commonField(head: Buffer, at: number, colon: number): CommonField | undefined {
-  const candidates = COMMON_FIELDS[colon - at];
+function knownName(table: Array<Array<CommonField> | undefined>, head: Buffer, at: number, end: number, fold: number): CommonField | undefined {
+  const candidates = table[end - at];
   if (candidates === undefined) return undefined;
   for (const candidate of candidates) {
     const bytes = candidate.bytes;
     let j = 0;
-    while (j < bytes.length && (head[at + j] | 0x20) === bytes[j]) j++;
+    while (j < bytes.length && (head[at + j] | fold) === bytes[j]) j++;
     if (j === bytes.length) return candidate;
   }
   return undefined;
@@ -298,7 +288,7 @@ export function parseRequestHead(head: Buffer, start = 0, stop = head.length): R
 
   // latin1 keeps every byte as one character, so obs-text survives and nothing is mis-decoded.
   const text = latin1(head, start, end);
-  const method = commonMethod(head, start, sp1) ?? text.slice(0, sp1 - start);
+  const method = knownName(COMMON_METHODS, head, start, sp1, 0)?.name ?? text.slice(0, sp1 - start);
   const target = text.slice(sp1 + 1 - start, sp2 - start);
   const version = head[v + 7] === DIGIT_1 ? 'HTTP/1.1' : 'HTTP/1.0';
   // No prototype: a field named __proto__ or constructor is a field like any other.
@@ -312,7 +302,7 @@ export function parseRequestHead(head: Buffer, start = 0, stop = head.length): R
   let expect: string | undefined;
   for (let f = 0; f < fields; f++) {
     const k = 4 * f;
-    const common = commonField(head, fieldOffsets[k], fieldOffsets[k + 1]);
+    const common = knownName(COMMON_FIELDS, head, fieldOffsets[k], fieldOffsets[k + 1], 0x20);
     const name = common !== undefined ? common.name : fieldName(text.slice(fieldOffsets[k] - start, fieldOffsets[k + 1] - start).toLowerCase());
     const value = text.slice(fieldOffsets[k + 2] - start, fieldOffsets[k + 3] - start);
     const again = addField(headers, name, value);
