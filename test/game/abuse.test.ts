@@ -1,4 +1,4 @@
-import type { CloseReason } from '../../src';
+import type { CloseReason, Session } from '../../src';
 import type { Bot } from '../../examples/game/bot';
 import { startBots } from '../../examples/game/bots';
 import { loadCodec, PACKETS, type PacketName } from '../../examples/game/protocol';
@@ -36,13 +36,18 @@ describe.each(backends)('the lobby game under bad input and flooding on %s', (ba
   it('closes or refuses every bad peer while honest bots play on untouched', async () => {
     const lobby = await startLobbyServer({ backend, host: '127.0.0.1', port: 0, roundMs: 1000, lobbyPushMs: 50 });
     const port = lobby.address.port;
-    const closedByPort = new Map<number, CloseReason>();
+    // The latest session from each client port: a port a closed peer had may come back at once for the next dial.
+    const sessionByPort = new Map<number, Session>();
+    const closeReasons = new Map<Session, CloseReason>();
     let accepted = 0;
     let closed = 0;
-    lobby.server.on('session', () => accepted++);
+    lobby.server.on('session', (session) => {
+      accepted++;
+      sessionByPort.set(session.remotePort, session);
+    });
     lobby.server.on('sessionClose', (session, reason) => {
       closed++;
-      closedByPort.set(session.remotePort, reason);
+      closeReasons.set(session, reason);
     });
     const swarm = startBots({
       count: HONEST,
@@ -53,15 +58,24 @@ describe.each(backends)('the lobby game under bad input and flooding on %s', (ba
       bot: { thinkMs: [50, 300], readyAfterMs: 300, giveUpMs: 1000, chatChance: 0.7, keepChat: true },
     });
     const peers: RawPeer[] = [];
-    // A socket forgets its port once closed; the server's session remembers the peer's.
-    const localPorts = new Map<RawPeer, number>();
+    // Each raw peer's session on the server, found by its port once accepted and never taken by a later peer.
+    const sessionOf = new Map<RawPeer, Session>();
+    const claimed = new Set<Session>();
     const dial = async (): Promise<RawPeer> => {
       const peer = await RawPeer.connect(port);
       peers.push(peer);
-      localPorts.set(peer, peer.socket.localPort!);
+      const localPort = peer.socket.localPort!;
+      const unclaimed = () => {
+        const session = sessionByPort.get(localPort);
+        return session !== undefined && !claimed.has(session) ? session : undefined;
+      };
+      await waitFor(() => unclaimed() !== undefined, 'the server to accept a raw peer');
+      const session = unclaimed()!;
+      claimed.add(session);
+      sessionOf.set(peer, session);
       return peer;
     };
-    const reasonOf = (peer: RawPeer) => closedByPort.get(localPorts.get(peer)!);
+    const reasonOf = (peer: RawPeer) => closeReasons.get(sessionOf.get(peer)!);
 
     try {
       await waitFor(() => lobby.stats().players === HONEST && lobby.stats().gamesRunning > 0, 'honest bots to be playing', 10_000);
