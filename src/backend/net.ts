@@ -128,21 +128,19 @@ export class NetBackend implements Backend {
   }
 
   send(connId: number, bytes: Uint8Array): boolean {
-    const conn = this.conns.get(connId);
-    if (conn === undefined || conn.closing || !conn.connected) return false;
-    return this.write(conn, bytes);
+    const conn = this.sendable(connId);
+    return conn !== undefined && this.write(conn, bytes);
   }
 
   sendText(connId: number, latin1: string): boolean {
-    const conn = this.conns.get(connId);
-    if (conn === undefined || conn.closing || !conn.connected) return false;
-    return this.write(conn, latin1);
+    const conn = this.sendable(connId);
+    return conn !== undefined && this.write(conn, latin1);
   }
 
   sendMany(connIds: ArrayLike<number>, bytes: Uint8Array, count = connIds.length): void {
     for (let i = 0; i < count; i++) {
-      const conn = this.conns.get(connIds[i]);
-      if (conn !== undefined && !conn.closing && conn.connected) this.write(conn, bytes);
+      const conn = this.sendable(connIds[i]);
+      if (conn !== undefined) this.write(conn, bytes);
     }
   }
 
@@ -291,6 +289,12 @@ export class NetBackend implements Backend {
   private beginClose(conn: NetConn, reason: TransportCloseReason): void {
     conn.closing = true;
     conn.reason = reason;
+  }
+
+  /** The connection `connId` names if it may be sent to now: open, connected, not closing. */
+  private sendable(connId: number): NetConn | undefined {
+    const conn = this.conns.get(connId);
+    return conn === undefined || conn.closing || !conn.connected ? undefined : conn;
   }
 
   /** `bytes` as a string: latin1, one byte per character, so its length is its byte count. */

@@ -291,7 +291,7 @@ class HttpStream implements ProtocolStream {
   /** `headStart`: where the head began in the buffer, for an upgrade to read it again. */
   private startRequest(head: RequestHead, headStart: number): void {
     if (!KNOWN_METHODS.has(head.method)) throw new HeadError(501, `method ${head.method} is not implemented`);
-    if (head.version === 'HTTP/1.1' && (head.host === undefined || (head.repeated.size > 0 && head.repeated.has('host')))) {
+    if (head.version === 'HTTP/1.1' && (head.host === undefined || head.repeated.has('host'))) {
       throw new HeadError(400, 'HTTP/1.1 needs exactly one Host header');
     }
     const connection = head.connection;
