@@ -36,7 +36,8 @@ describe.each(backends)('the lobby game under bad input and flooding on %s', (ba
   it('closes or refuses every bad peer while honest bots play on untouched', async () => {
     const lobby = await startLobbyServer({ backend, host: '127.0.0.1', port: 0, roundMs: 1000, lobbyPushMs: 50 });
     const port = lobby.address.port;
-    // The latest session from each client port: a port a closed peer had may come back at once for the next dial.
+    // The open sessions not yet bound to a raw peer, by client port: a port a closed peer had may come back
+    // at once for the next dial, so a session leaves when it is bound or closes.
     const sessionByPort = new Map<number, Session>();
     const closeReasons = new Map<Session, CloseReason>();
     let accepted = 0;
@@ -48,6 +49,7 @@ describe.each(backends)('the lobby game under bad input and flooding on %s', (ba
     lobby.server.on('sessionClose', (session, reason) => {
       closed++;
       closeReasons.set(session, reason);
+      if (sessionByPort.get(session.remotePort) === session) sessionByPort.delete(session.remotePort);
     });
     const swarm = startBots({
       count: HONEST,
@@ -58,21 +60,15 @@ describe.each(backends)('the lobby game under bad input and flooding on %s', (ba
       bot: { thinkMs: [50, 300], readyAfterMs: 300, giveUpMs: 1000, chatChance: 0.7, keepChat: true },
     });
     const peers: RawPeer[] = [];
-    // Each raw peer's session on the server, found by its port once accepted and never taken by a later peer.
+    // Each raw peer's session on the server, taken from sessionByPort once accepted, so a later peer on the port waits for its own.
     const sessionOf = new Map<RawPeer, Session>();
-    const claimed = new Set<Session>();
     const dial = async (): Promise<RawPeer> => {
       const peer = await RawPeer.connect(port);
       peers.push(peer);
       const localPort = peer.socket.localPort!;
-      const unclaimed = () => {
-        const session = sessionByPort.get(localPort);
-        return session !== undefined && !claimed.has(session) ? session : undefined;
-      };
-      await waitFor(() => unclaimed() !== undefined, 'the server to accept a raw peer');
-      const session = unclaimed()!;
-      claimed.add(session);
-      sessionOf.set(peer, session);
+      await waitFor(() => sessionByPort.has(localPort), 'the server to accept a raw peer');
+      sessionOf.set(peer, sessionByPort.get(localPort)!);
+      sessionByPort.delete(localPort);
       return peer;
     };
     const reasonOf = (peer: RawPeer) => closeReasons.get(sessionOf.get(peer)!);
