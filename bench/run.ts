@@ -47,9 +47,9 @@ import {
  * default, 0, keeps the bench's duration fixed.
  *
  * `--pin S,L` holds the server to CPU S and the load generator to CPU L
- * (taskset, every thread, a forked wrk too), the same for every row: on a
- * small machine the scheduler otherwise moves them onto one core now and
- * then, and a run's figure says where they landed more than what served.
+ * (taskset, every thread, a forked wrk too), the same for every row. It is
+ * not neutral: a node server's collector helper threads then share its core
+ * (bench/README.md, Measured: HTTP), so the tables are measured unpinned.
  */
 const BASELINE = NODE_NET;
 /**
